@@ -1,0 +1,28 @@
+package dialect
+
+import (
+	"database/sql"
+	"fmt"
+
+	// Registers "sqlite3"; needs cgo.
+	_ "github.com/mattn/go-sqlite3"
+	// Registers "sqlserver".
+	_ "github.com/microsoft/go-mssqldb"
+)
+
+// Open opens a database/sql handle for the dialect. It does not connect;
+// the first query (or PingContext) does. Oracle is opened by openOracle,
+// which is only available in cgo builds.
+func (d *Dialect) Open(dsn string) (*sql.DB, error) {
+	var db *sql.DB
+	var err error
+	if d == Oracle {
+		db, err = openOracle(dsn)
+	} else {
+		db, err = sql.Open(d.driver, dsn)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", d.name, err)
+	}
+	return db, nil
+}
