@@ -390,3 +390,17 @@ func (d *Dialect) Bind(k Kind, v any) any {
 	}
 	return v
 }
+
+// NaiveTime returns the wall clock of a driver time value (time.Time or
+// text) as a time in UTC carrying those digits: the form in which positions
+// in a time column are stored and bound, so that a watermark never passes
+// through a time-zone conversion and back.
+func NaiveTime(v any) (time.Time, error) {
+	t, err := toTime(v)
+	if err != nil {
+		return time.Time{}, err
+	}
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	return time.Date(y, mo, d, h, mi, s, t.Nanosecond(), time.UTC), nil
+}

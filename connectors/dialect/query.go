@@ -74,6 +74,8 @@ type Select struct {
 	BelowActiveRowversion *Col
 	OrderBy               []Col
 	Limit                 int
+	// Max selects MAX of the single column in Columns instead of rows.
+	Max bool
 }
 
 // KeysIn lists key tuples.
@@ -264,6 +266,12 @@ func (d *Dialect) BuildSelect(q Select) (string, []any, error) {
 	for i, c := range q.Columns {
 		if i > 0 {
 			b.w(", ")
+		}
+		if q.Max {
+			b.w("MAX(")
+			b.col(c)
+			b.w(")")
+			continue
 		}
 		b.col(c)
 	}

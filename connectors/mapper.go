@@ -1,0 +1,328 @@
+package connectors
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/plantbridge/plantbridge/connectors/dialect"
+	"github.com/plantbridge/plantbridge/connectors/model"
+)
+
+// mapper turns converted row values into records for one read.
+type mapper struct {
+	c  *SQLConnector
+	pl *plan
+	// syn holds, per enum field with synonyms, site code → internal code,
+	// loaded at the start of the read so that synonym changes apply without
+	// a restart.
+	syn map[string]map[string]string
+}
+
+func (c *SQLConnector) newMapper(ctx context.Context, pl *plan) (*mapper, error) {
+	m := &mapper{c: c, pl: pl}
+	for _, f := range pl.fields {
+		if f.synonyms == nil {
+			continue
+		}
+		syn, err := c.loadSynonyms(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		if syn != nil {
+			if m.syn == nil {
+				m.syn = map[string]map[string]string{}
+			}
+			m.syn[f.name] = syn
+		}
+	}
+	return m, nil
+}
+
+// loadSynonyms reads a synonym domain when its table exists. A site code
+// that maps to several internal codes (different organizations) keeps the
+// first one read.
+func (c *SQLConnector) loadSynonyms(ctx context.Context, f *fieldPlan) (map[string]string, error) {
+	c.mu.Lock()
+	s := c.schema
+	c.mu.Unlock()
+	t := s.Table(f.synonyms.Table)
+	if t == nil {
+		return nil, nil
+	}
+	colName := func(n, def string) *dialect.Column {
+		if n == "" {
+			n = def
+		}
+		return t.Column(n)
+	}
+	dc := colName(f.synonyms.DomainColumn, "DOMAINID")
+	ic := colName(f.synonyms.InternalColumn, "MAXVALUE")
+	vc := colName(f.synonyms.ValueColumn, "VALUE")
+	if dc == nil || ic == nil || vc == nil {
+		c.log.Warn("synonym table lacks columns; mapping fixed values only", "table", t.Name)
+		return nil, nil
+	}
+	q := dialect.Select{Table: t.Name, Alias: "t",
+		Columns: []dialect.Col{{Alias: "t", Name: vc.Name}, {Alias: "t", Name: ic.Name}},
+		Filters: []dialect.Filter{{Col: dialect.Col{Alias: "t", Name: dc.Name}, Op: dialect.OpIn, Values: []any{f.synonyms.Domain}}},
+		OrderBy: []dialect.Col{{Alias: "t", Name: vc.Name}, {Alias: "t", Name: ic.Name}}}
+	sqlText, args, err := c.d.BuildSelect(q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := c.db.QueryContext(ctx, sqlText, args...)
+	if err != nil {
+		return nil, wrap("read synonyms", t.Name, err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var v, iv any
+		if err := rows.Scan(&v, &iv); err != nil {
+			return nil, err
+		}
+		vs, is := text(v), text(iv)
+		if _, dup := out[vs]; !dup && vs != "" {
+			out[vs] = is
+		}
+	}
+	return out, rows.Err()
+}
+
+// record maps one row; it returns the record and its estimated encoded size.
+func (m *mapper) record(conv []any) (model.Record, int) {
+	pl := m.pl
+	parts := make([]string, len(pl.key))
+	for i, k := range pl.key {
+		parts[i] = text(conv[k])
+	}
+	rid := model.JoinKey(parts)
+	rec := model.Record{
+		ID:       model.RecordID(m.c.cfg.ConnectionID, pl.name, rid),
+		RemoteID: rid,
+		Model:    pl.name,
+		Fields:   make(map[string]any, len(pl.fields)+pl.enumFields+len(pl.children)),
+	}
+	size := 200 + len(rec.ID) + len(rid)
+	if pl.created >= 0 {
+		if t, ok := conv[pl.created].(time.Time); ok {
+			rec.RemoteCreatedAt = &t
+		}
+	}
+	if pl.updated >= 0 {
+		if t, ok := conv[pl.updated].(time.Time); ok {
+			rec.RemoteUpdatedAt = &t
+		}
+	}
+	for _, f := range pl.fields {
+		m.field(rec.Fields, f, conv)
+	}
+	if len(pl.customF) > 0 {
+		rec.CustomFields = make(map[string]any, len(pl.customF))
+		for _, f := range pl.customF {
+			m.field(rec.CustomFields, f, conv)
+		}
+		size += estimateMap(rec.CustomFields)
+	}
+	rd := make(map[string]any, pl.nBase)
+	for i := 0; i < pl.nBase; i++ {
+		name := pl.cols[i].Name
+		rd[name] = conv[i]
+		size += len(name) + 4 + estimateSize(conv[i])
+	}
+	rec.RemoteData = rd
+	size += estimateMap(rec.Fields)
+	return rec, size
+}
+
+// field computes one field into out.
+func (m *mapper) field(out map[string]any, f *fieldPlan, conv []any) {
+	var v any
+	switch f.kind {
+	case srcColumn:
+		v = conv[f.idx[0]]
+	case srcCoalesce:
+		for _, i := range f.idx {
+			if x := conv[i]; x != nil && text(x) != "" {
+				v = x
+				break
+			}
+		}
+	case srcConcat:
+		var parts []string
+		for _, i := range f.idx {
+			if s := strings.TrimSpace(text(conv[i])); s != "" {
+				parts = append(parts, s)
+			}
+		}
+		if len(parts) > 0 {
+			v = strings.Join(parts, f.sep)
+		}
+	case srcConst:
+		v = f.constant
+	case srcRef:
+		out[f.name] = m.ref(f.refModel, f.idx, conv)
+		return
+	case srcRefList:
+		ids := make([]string, 0, len(f.items))
+		for _, it := range f.items {
+			if id := m.ref(f.refModel, it, conv); id != nil {
+				ids = append(ids, id.(string))
+			}
+		}
+		out[f.name] = ids
+		return
+	}
+	if f.typ == model.Enum {
+		m.enum(out, f, v)
+		return
+	}
+	out[f.name] = coerce(f, v)
+}
+
+func (m *mapper) ref(refModel string, idx []int, conv []any) any {
+	parts := make([]string, len(idx))
+	for i, k := range idx {
+		s := text(conv[k])
+		if s == "" {
+			return nil
+		}
+		parts[i] = s
+	}
+	return model.RecordID(m.c.cfg.ConnectionID, refModel, model.JoinKey(parts))
+}
+
+// enum sets the normalized value and its remote_ sibling. The native code
+// is translated through the synonym domain first, so a site's own code for
+// an internal status maps like the internal one.
+func (m *mapper) enum(out map[string]any, f *fieldPlan, v any) {
+	if f.kind == srcConst {
+		out[f.name] = v
+		out[model.RemoteSibling(f.name)] = nil
+		return
+	}
+	if v == nil {
+		out[f.name] = nil
+		out[model.RemoteSibling(f.name)] = nil
+		return
+	}
+	native := text(v)
+	out[model.RemoteSibling(f.name)] = native
+	internal := native
+	if syn := m.syn[f.name]; syn != nil {
+		if iv, ok := syn[native]; ok {
+			internal = iv
+		}
+	}
+	if u, ok := f.values[internal]; ok {
+		out[f.name] = u
+	} else {
+		out[f.name] = nil
+	}
+}
+
+// text renders a converted value as the string a native code or key part
+// is compared with.
+func text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case uint64:
+		return strconv.FormatUint(x, 10)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		if x {
+			return "1"
+		}
+		return "0"
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
+}
+
+// coerce converts a value to the field's type; a value that does not fit
+// becomes null rather than failing the whole read.
+func coerce(f *fieldPlan, v any) any {
+	if v == nil {
+		return nil
+	}
+	switch f.typ {
+	case model.String:
+		if s, ok := v.(string); ok {
+			return s
+		}
+		return text(v)
+	case model.Int:
+		switch x := v.(type) {
+		case int64:
+			return x
+		case uint64:
+			return int64(x)
+		case float64:
+			return int64(x)
+		case bool:
+			if x {
+				return int64(1)
+			}
+			return int64(0)
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(text(v)), 10, 64)
+		if err != nil {
+			if d, err := strconv.ParseFloat(strings.TrimSpace(text(v)), 64); err == nil {
+				return int64(d)
+			}
+			return nil
+		}
+		return n
+	case model.Decimal:
+		s := text(v)
+		if f.scale != 0 {
+			d, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return nil
+			}
+			return strconv.FormatFloat(d/f.scale, 'f', -1, 64)
+		}
+		return s
+	case model.Bool:
+		var b bool
+		if f.trueValues != nil {
+			b = f.trueValues[text(v)]
+		} else {
+			switch x := v.(type) {
+			case bool:
+				b = x
+			case int64:
+				b = x != 0
+			case float64:
+				b = x != 0
+			default:
+				switch strings.ToUpper(strings.TrimSpace(text(v))) {
+				case "1", "Y", "YES", "TRUE", "T":
+					b = true
+				}
+			}
+		}
+		if f.inverted {
+			b = !b
+		}
+		return b
+	case model.Time:
+		if t, ok := v.(time.Time); ok {
+			return t
+		}
+		return nil
+	}
+	return v
+}

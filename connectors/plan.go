@@ -1,0 +1,572 @@
+package connectors
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/plantbridge/plantbridge/connectors/dialect"
+	"github.com/plantbridge/plantbridge/connectors/model"
+	"github.com/plantbridge/plantbridge/connectors/profiles"
+)
+
+// plans is one compiled, immutable set of model plans. SetOverrides swaps
+// the whole set, so a read that started keeps the plans it started with.
+type plans struct {
+	byName    map[string]*plan
+	overrides *Overrides
+}
+
+// plan is one model's mapping compiled against the discovered schema.
+type plan struct {
+	name   string
+	def    *model.Def
+	custom bool
+	src    *profiles.Model
+	table  *dialect.Table
+
+	joins   []dialect.Join
+	cols    []dialect.Col     // select list
+	meta    []*dialect.Column // kind of each selected column
+	rawName []string          // RemoteData key of each selected column
+	nBase   int               // the first nBase columns are the base table's
+
+	key     []int // select indexes of the key columns
+	keyCols []dialect.Col
+
+	strategy   string
+	wm         int // select index of the watermark column, -1 for row_hash
+	overlap    time.Duration
+	created    int
+	updated    int
+	history    int
+	filters    []dialect.Filter
+	fields     []*fieldPlan
+	customF    []*fieldPlan
+	children   []*childPlan
+	write      *profiles.Write
+	byField    map[string]*fieldPlan
+	byCustom   map[string]*fieldPlan
+	enumFields int
+}
+
+type sourceKind int
+
+const (
+	srcColumn sourceKind = iota
+	srcCoalesce
+	srcConcat
+	srcConst
+	srcRef
+	srcRefList
+)
+
+// fieldPlan computes one field from selected column values.
+type fieldPlan struct {
+	name       string
+	typ        model.Type
+	kind       sourceKind
+	idx        []int   // selected columns used
+	items      [][]int // ref_list items
+	refModel   string
+	values     map[string]string
+	writeVals  map[string]string
+	synonyms   *profiles.Synonyms
+	inverted   bool
+	trueValues map[string]bool
+	constant   any
+	sep        string
+	scale      float64
+	// writeCols are base-table columns a write of this field sets (one for
+	// plain columns, the key columns for references), nil if not writable.
+	writeCols []*dialect.Column
+}
+
+type childPlan struct {
+	field   string
+	table   *dialect.Table
+	cols    []dialect.Col
+	meta    []*dialect.Column
+	on      []int // parent select indexes, in on order
+	onChild []dialect.Col
+	nOn     int // the first nOn child columns selected are the on columns
+	filters []dialect.Filter
+	order   []dialect.Col
+	fields  []*fieldPlan
+}
+
+// compile builds the plans of a profile plus overrides against a schema.
+// Every problem is reported with its path.
+func compile(p *profiles.Profile, o *Overrides, s *Schema, d *dialect.Dialect) (*plans, error) {
+	var probs profiles.Problems
+	out := &plans{byName: map[string]*plan{}, overrides: o}
+	names := profiles.SortedKeys(p.Models)
+	if o != nil {
+		for _, n := range profiles.SortedKeys(o.Models) {
+			if _, ok := p.Models[n]; !ok && o.Models[n] != nil && o.Models[n].Source != nil {
+				names = append(names, n)
+			}
+		}
+	}
+	for _, name := range names {
+		src := p.Models[name]
+		path := "models." + name
+		var mo *profiles.ModelOverride
+		if o != nil {
+			mo = o.Models[name]
+		}
+		if mo != nil && mo.Source != nil {
+			src = mo.Source
+			path += ".source"
+		}
+		merged := *src
+		if mo != nil {
+			merged.Fields = map[string]*profiles.Field{}
+			for k, v := range src.Fields {
+				merged.Fields[k] = v
+			}
+			for k, v := range mo.Fields {
+				merged.Fields[k] = v
+			}
+			merged.CustomFields = map[string]*profiles.Field{}
+			for k, v := range src.CustomFields {
+				merged.CustomFields[k] = v
+			}
+			for k, v := range mo.CustomFields {
+				merged.CustomFields[k] = v
+			}
+		}
+		pl := compileModel(&probs, path, name, model.Lookup(name), &merged, false, s, d)
+		if pl != nil {
+			out.byName[name] = pl
+		}
+	}
+	if o != nil {
+		for _, name := range profiles.SortedKeys(o.CustomModels) {
+			m := o.CustomModels[name]
+			var fields []model.Field
+			for _, fn := range profiles.SortedKeys(m.Fields) {
+				t, _ := profiles.CustomType(m.Fields[fn].Type)
+				fields = append(fields, model.Field{Name: fn, Type: t})
+			}
+			pl := compileModel(&probs, "custom_models."+name, name, model.NewDef(name, fields), m, true, s, d)
+			if pl != nil {
+				out.byName[name] = pl
+			}
+		}
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return out, nil
+}
+
+// resolver finds columns of the base table and joins and adds them to the
+// select list once.
+type resolver struct {
+	pl      *plan
+	s       *Schema
+	aliases map[string]*dialect.Table // mapping alias → table
+	sqlA    map[string]string         // mapping alias → SQL alias
+	dropped map[string]bool           // aliases of optional joins whose table is missing
+	seen    map[string]int
+}
+
+// errDropped marks a column of a dropped optional join.
+var errDropped = fmt.Errorf("optional join dropped")
+
+func (r *resolver) col(ref string) (int, error) {
+	alias, name := "t", ref
+	if i := strings.IndexByte(ref, '.'); i > 0 {
+		if a := ref[:i]; a == "t" || r.aliases[a] != nil || r.dropped[a] {
+			alias, name = a, ref[i+1:]
+		}
+	}
+	if r.dropped[alias] {
+		return -1, errDropped
+	}
+	t := r.pl.table
+	if alias != "t" {
+		t = r.aliases[alias]
+	}
+	c := t.Column(name)
+	if c == nil {
+		return -1, fmt.Errorf("column %q does not exist in table %s", name, t.Name)
+	}
+	k := r.sqlA[alias] + "." + c.Name
+	if i, ok := r.seen[k]; ok {
+		return i, nil
+	}
+	r.pl.cols = append(r.pl.cols, dialect.Col{Alias: r.sqlA[alias], Name: c.Name})
+	r.pl.meta = append(r.pl.meta, c)
+	r.pl.rawName = append(r.pl.rawName, alias+"."+c.Name)
+	r.seen[k] = len(r.pl.cols) - 1
+	return len(r.pl.cols) - 1, nil
+}
+
+func compileModel(probs *profiles.Problems, path, name string, def *model.Def, m *profiles.Model, custom bool, s *Schema, d *dialect.Dialect) *plan {
+	t := s.Table(m.Table)
+	if t == nil {
+		probs.Add(path+".table", "table %q does not exist", m.Table)
+		return nil
+	}
+	pl := &plan{name: name, def: def, custom: custom, src: m, table: t, wm: -1, created: -1, updated: -1, history: -1,
+		write: m.Write, byField: map[string]*fieldPlan{}, byCustom: map[string]*fieldPlan{}}
+	r := &resolver{pl: pl, s: s, aliases: map[string]*dialect.Table{}, sqlA: map[string]string{"t": "t"}, dropped: map[string]bool{}, seen: map[string]int{}}
+	for _, c := range t.Columns {
+		r.col("t." + c.Name)
+	}
+	pl.nBase = len(pl.cols)
+	for i, f := range m.Where {
+		fl, err := r.filter(f, "t")
+		if err != nil {
+			probs.Add(fmt.Sprintf("%s.where[%d].column", path, i), "%v", err)
+			continue
+		}
+		pl.filters = append(pl.filters, fl)
+	}
+	for i, j := range m.Joins {
+		jp := fmt.Sprintf("%s.joins[%d]", path, i)
+		jt := s.Table(j.Table)
+		if jt == nil {
+			if j.Optional {
+				r.dropped[j.Alias] = true
+				continue
+			}
+			probs.Add(jp+".table", "table %q does not exist", j.Table)
+			continue
+		}
+		sqlAlias := fmt.Sprintf("j%d", i+1)
+		dj := dialect.Join{Table: jt.Name, Alias: sqlAlias, Left: j.Type != "inner"}
+		ok := true
+		for _, bc := range profiles.SortedKeys(j.On) {
+			li, err := r.col(bc)
+			if err != nil {
+				probs.Add(jp+".on."+bc, "%v", err)
+				ok = false
+				continue
+			}
+			jc := jt.Column(j.On[bc])
+			if jc == nil {
+				probs.Add(jp+".on."+bc, "column %q does not exist in table %s", j.On[bc], jt.Name)
+				ok = false
+				continue
+			}
+			dj.On = append(dj.On, dialect.JoinOn{Left: pl.cols[li], Right: dialect.Col{Alias: sqlAlias, Name: jc.Name}})
+		}
+		for k, f := range j.Where {
+			c := jt.Column(f.Column)
+			if c == nil {
+				probs.Add(fmt.Sprintf("%s.where[%d].column", jp, k), "column %q does not exist in table %s", f.Column, jt.Name)
+				ok = false
+				continue
+			}
+			dj.Filters = append(dj.Filters, makeFilter(dialect.Col{Alias: sqlAlias, Name: c.Name}, f))
+		}
+		if ok {
+			pl.joins = append(pl.joins, dj)
+			r.aliases[j.Alias] = jt
+			r.sqlA[j.Alias] = sqlAlias
+		}
+	}
+	for i, k := range m.Key {
+		idx, err := r.col(k)
+		if err != nil || idx >= pl.nBase {
+			if err == nil {
+				err = fmt.Errorf("key columns must be base-table columns")
+			}
+			probs.Add(fmt.Sprintf("%s.key[%d]", path, i), "%v", err)
+			continue
+		}
+		pl.key = append(pl.key, idx)
+		pl.keyCols = append(pl.keyCols, pl.cols[idx])
+	}
+	pl.strategy = m.Watermark.Strategy
+	pl.overlap = time.Duration(m.Watermark.Overlap)
+	if pl.strategy == profiles.DateOverlap && pl.overlap == 0 {
+		pl.overlap = 24 * time.Hour
+	}
+	if m.Watermark.Column != "" {
+		idx, err := r.col(m.Watermark.Column)
+		if err != nil || idx >= pl.nBase {
+			if err == nil {
+				err = fmt.Errorf("the watermark must be a base-table column")
+			}
+			probs.Add(path+".watermark.column", "%v", err)
+		} else {
+			k := pl.meta[idx].Kind
+			switch pl.strategy {
+			case profiles.Rowversion:
+				if k != dialect.KindInt && k != dialect.KindRowversion && k != dialect.KindDecimal {
+					probs.Add(path+".watermark.column", "rowversion needs an integer or rowversion column, %s is %s", pl.meta[idx].Name, pl.meta[idx].Type)
+				}
+			case profiles.TimestampColumn, profiles.DateOverlap:
+				if k != dialect.KindTime && k != dialect.KindDate && k != dialect.KindTimeTZ {
+					probs.Add(path+".watermark.column", "%s needs a date or time column, %s is %s", pl.strategy, pl.meta[idx].Name, pl.meta[idx].Type)
+				}
+			}
+			pl.wm = idx
+		}
+	}
+	timeCol := func(p, c string) int {
+		if c == "" {
+			return -1
+		}
+		idx, err := r.col(c)
+		if err != nil {
+			probs.Add(p, "%v", err)
+			return -1
+		}
+		return idx
+	}
+	pl.created = timeCol(path+".remote_created_at", m.RemoteCreatedAt)
+	pl.updated = timeCol(path+".remote_updated_at", m.RemoteUpdatedAt)
+	pl.history = timeCol(path+".history_column", m.HistoryColumn)
+	if pl.history < 0 && pl.updated >= 0 && pl.updated < pl.nBase {
+		pl.history = pl.updated
+	}
+	for _, fn := range profiles.SortedKeys(m.Fields) {
+		var fd *model.Field
+		if def != nil {
+			fd = def.Field(fn)
+		}
+		fp, err := compileField(r, fn, fd, m.Fields[fn], custom)
+		if err == errDropped {
+			continue
+		}
+		if err != nil {
+			probs.Add(path+".fields."+fn, "%v", err)
+			continue
+		}
+		pl.fields = append(pl.fields, fp)
+		pl.byField[fn] = fp
+		if fp.typ == model.Enum {
+			pl.enumFields++
+		}
+	}
+	for _, fn := range profiles.SortedKeys(m.CustomFields) {
+		fp, err := compileField(r, fn, nil, m.CustomFields[fn], true)
+		if err == errDropped {
+			continue
+		}
+		if err != nil {
+			probs.Add(path+".custom_fields."+fn, "%v", err)
+			continue
+		}
+		pl.customF = append(pl.customF, fp)
+		pl.byCustom[fn] = fp
+	}
+	for _, cn := range profiles.SortedKeys(m.Children) {
+		cp, err := compileChild(r, def, cn, m.Children[cn], s, path+".children."+cn, probs)
+		if err != nil {
+			probs.Add(path+".children."+cn, "%v", err)
+			continue
+		}
+		if cp != nil {
+			pl.children = append(pl.children, cp)
+		}
+	}
+	return pl
+}
+
+func makeFilter(c dialect.Col, f profiles.Filter) dialect.Filter {
+	switch {
+	case f.IsNull != nil && *f.IsNull:
+		return dialect.Filter{Col: c, Op: dialect.OpIsNull}
+	case f.IsNull != nil:
+		return dialect.Filter{Col: c, Op: dialect.OpIsNotNull}
+	case f.NotIn != nil:
+		return dialect.Filter{Col: c, Op: dialect.OpNotIn, Values: f.NotIn}
+	}
+	return dialect.Filter{Col: c, Op: dialect.OpIn, Values: f.In}
+}
+
+func (r *resolver) filter(f profiles.Filter, alias string) (dialect.Filter, error) {
+	idx, err := r.col(f.Column)
+	if err != nil {
+		return dialect.Filter{}, err
+	}
+	return makeFilter(r.pl.cols[idx], f), nil
+}
+
+func compileField(r *resolver, name string, fd *model.Field, f *profiles.Field, custom bool) (*fieldPlan, error) {
+	fp := &fieldPlan{name: name, values: f.Values, writeVals: f.WriteValues, synonyms: f.Synonyms,
+		inverted: f.Bool == "inverted", sep: f.Separator, scale: f.Scale, constant: f.Const}
+	if fd != nil {
+		fp.typ = fd.Type
+	} else {
+		t, ok := profiles.CustomType(f.Type)
+		if !ok {
+			return nil, fmt.Errorf("unknown type %q", f.Type)
+		}
+		fp.typ = t
+	}
+	if fd != nil && f.Type != "" && (fd.Type == model.String || fd.Type == model.Decimal || fd.Type == model.Int) {
+		// An explicit type on a unified field only changes how the column is read.
+		if t, ok := profiles.CustomType(f.Type); ok && t != fd.Type && fd.Type != model.String {
+			return nil, fmt.Errorf("type %s does not fit %s field", f.Type, fd.Type)
+		}
+	}
+	if len(f.TrueValues) > 0 {
+		fp.trueValues = map[string]bool{}
+		for _, v := range f.TrueValues {
+			fp.trueValues[v] = true
+		}
+	}
+	add := func(cols ...string) ([]int, error) {
+		var out []int
+		for _, c := range cols {
+			i, err := r.col(c)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, i)
+		}
+		return out, nil
+	}
+	var err error
+	switch {
+	case f.Column != "":
+		fp.kind = srcColumn
+		fp.idx, err = add(f.Column)
+		if err == nil && fp.idx[0] < r.pl.nBase {
+			fp.writeCols = []*dialect.Column{r.pl.meta[fp.idx[0]]}
+		}
+	case len(f.Coalesce) > 0:
+		fp.kind = srcCoalesce
+		fp.idx, err = add(f.Coalesce...)
+	case len(f.Concat) > 0:
+		fp.kind = srcConcat
+		fp.idx, err = add(f.Concat...)
+	case f.Const != nil:
+		fp.kind = srcConst
+	case f.Ref != "":
+		fp.kind = srcRef
+		fp.refModel = f.Ref
+		fp.idx, err = add(f.Columns...)
+		if err == nil {
+			fp.writeCols = baseCols(r.pl, fp.idx)
+		}
+	case f.RefList != "":
+		fp.kind = srcRefList
+		fp.refModel = f.RefList
+		for _, it := range f.Items {
+			var ix []int
+			ix, err = add(it...)
+			if err != nil {
+				break
+			}
+			fp.items = append(fp.items, ix)
+		}
+		if err == nil && len(fp.items) == 1 {
+			fp.writeCols = baseCols(r.pl, fp.items[0])
+		}
+	default:
+		return nil, fmt.Errorf("no source")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if custom && fp.kind != srcColumn && fp.kind != srcCoalesce && fp.kind != srcConcat && fp.kind != srcConst {
+		return nil, fmt.Errorf("custom fields take column, coalesce, concat or const")
+	}
+	return fp, nil
+}
+
+// baseCols returns the columns if all are base-table columns, else nil
+// (not writable).
+func baseCols(pl *plan, idx []int) []*dialect.Column {
+	var out []*dialect.Column
+	for _, i := range idx {
+		if i >= pl.nBase {
+			return nil
+		}
+		out = append(out, pl.meta[i])
+	}
+	return out
+}
+
+func compileChild(r *resolver, def *model.Def, name string, c *profiles.Child, s *Schema, path string, probs *profiles.Problems) (*childPlan, error) {
+	ct := s.Table(c.Table)
+	if ct == nil {
+		return nil, fmt.Errorf("table %q does not exist", c.Table)
+	}
+	cp := &childPlan{field: name, table: ct}
+	addChild := func(n string) (int, error) {
+		col := ct.Column(n)
+		if col == nil {
+			return -1, fmt.Errorf("column %q does not exist in table %s", n, ct.Name)
+		}
+		for i, x := range cp.cols {
+			if x.Name == col.Name {
+				return i, nil
+			}
+		}
+		cp.cols = append(cp.cols, dialect.Col{Alias: "c", Name: col.Name})
+		cp.meta = append(cp.meta, col)
+		return len(cp.cols) - 1, nil
+	}
+	for _, pc := range profiles.SortedKeys(c.On) {
+		pi, err := r.col(pc)
+		if err != nil || pi >= r.pl.nBase {
+			if err == nil {
+				err = fmt.Errorf("must be a base-table column")
+			}
+			probs.Add(path+".on."+pc, "%v", err)
+			continue
+		}
+		if _, err := addChild(c.On[pc]); err != nil {
+			probs.Add(path+".on."+pc, "%v", err)
+			continue
+		}
+		cp.on = append(cp.on, pi)
+		cp.onChild = append(cp.onChild, cp.cols[len(cp.cols)-1])
+	}
+	cp.nOn = len(cp.cols)
+	for i, f := range c.Where {
+		col := ct.Column(f.Column)
+		if col == nil {
+			probs.Add(fmt.Sprintf("%s.where[%d].column", path, i), "column %q does not exist in table %s", f.Column, ct.Name)
+			continue
+		}
+		cp.filters = append(cp.filters, makeFilter(dialect.Col{Alias: "c", Name: col.Name}, f))
+	}
+	cp.order = append(cp.order, cp.onChild...)
+	for i, o := range c.OrderBy {
+		idx, err := addChild(o)
+		if err != nil {
+			probs.Add(fmt.Sprintf("%s.order_by[%d]", path, i), "%v", err)
+			continue
+		}
+		cp.order = append(cp.order, cp.cols[idx])
+	}
+	// Child fields resolve against the child table only.
+	cr := &resolver{pl: &plan{table: ct}, aliases: map[string]*dialect.Table{}, sqlA: map[string]string{"t": "c"}, dropped: map[string]bool{}, seen: map[string]int{}}
+	cr.pl.cols = append(cr.pl.cols, cp.cols...)
+	cr.pl.meta = append(cr.pl.meta, cp.meta...)
+	cr.pl.rawName = make([]string, len(cp.cols))
+	for i, x := range cp.cols {
+		cr.seen["c."+x.Name] = i
+	}
+	for _, fn := range profiles.SortedKeys(c.Fields) {
+		fp, err := compileField(cr, fn, def.LineField(name, fn), c.Fields[fn], false)
+		if err != nil {
+			probs.Add(path+".fields."+fn, "%v", err)
+			continue
+		}
+		cp.fields = append(cp.fields, fp)
+	}
+	cp.cols, cp.meta = cr.pl.cols, cr.pl.meta
+	return cp, nil
+}
+
+// names returns the served model names, sorted.
+func (ps *plans) names() []string {
+	out := make([]string, 0, len(ps.byName))
+	for n := range ps.byName {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
