@@ -14,6 +14,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpproxy"
 )
 
 // TunnelPath is where the relay accepts agent tunnels.
@@ -113,10 +115,12 @@ func proxyFor(u *url.URL, explicit string) (*url.URL, error) {
 		}
 		return p, nil
 	}
-	// The environment's rules are written for http(s) URLs.
+	// The environment's rules are written for http(s) URLs. Read afresh each time (unlike
+	// http.ProxyFromEnvironment, which reads once per process) so a service restart is not
+	// needed after plant IT fixes the variables.
 	probe := *u
 	probe.Scheme = map[string]string{"wss": "https", "ws": "http"}[u.Scheme]
-	p, err := http.ProxyFromEnvironment(&http.Request{URL: &probe})
+	p, err := httpproxy.FromEnvironment().ProxyFunc()(&probe)
 	if err != nil {
 		return nil, fmt.Errorf("proxy from environment: %w", err)
 	}
@@ -157,8 +161,8 @@ type ProxyError struct {
 
 func (e *ProxyError) Error() string {
 	switch e.StatusCode {
-	case http.StatusProxyAuthRequired:
-		return fmt.Sprintf("proxy %s refused the tunnel: proxy authentication required or wrong (407); set user and password in relay.proxy as http://user:password@host:port", e.Proxy)
+	case http.StatusProxyAuthRequired, http.StatusUnauthorized: // some proxies answer 401
+		return fmt.Sprintf("proxy %s refused the tunnel: proxy authentication required or wrong (%d); set user and password in relay.proxy as http://user:password@host:port", e.Proxy, e.StatusCode)
 	case http.StatusForbidden:
 		return fmt.Sprintf("proxy %s forbids CONNECT to the relay (403); ask for the relay host and port to be allowed", e.Proxy)
 	}
