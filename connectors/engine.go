@@ -3,7 +3,6 @@ package connectors
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -79,10 +78,11 @@ func OpenDB(ctx context.Context, db *sql.DB, d *dialect.Dialect, cfg Config) (*S
 	if err != nil {
 		return nil, err
 	}
-	ps, err := compile(p, cfg.Overrides, s, d)
+	ps, soft, err := compile(p, cfg.Overrides, s, d)
 	if err != nil {
 		return nil, &Error{Class: BadRequest, Op: "compile mapping", Err: err}
 	}
+	c.logSoft(soft)
 	c.mu.Lock()
 	c.plans = ps
 	c.mu.Unlock()
@@ -121,10 +121,11 @@ func (c *SQLConnector) SetOverrides(ctx context.Context, o *Overrides) error {
 	c.mu.Lock()
 	s := c.schema
 	c.mu.Unlock()
-	ps, err := compile(c.profile, o, s, c.d)
+	ps, soft, err := compile(c.profile, o, s, c.d)
 	if err != nil {
 		return &Error{Class: BadRequest, Op: "set overrides", Err: err}
 	}
+	c.logSoft(soft)
 	c.mu.Lock()
 	c.plans = ps
 	c.mu.Unlock()
@@ -159,5 +160,9 @@ func (c *SQLConnector) plan(name string) (*plan, error) {
 	return p, nil
 }
 
-// errStop ends a scan early without an error.
-var errStop = errors.New("stop")
+// logSoft reports profile parts that this site's schema cannot serve.
+func (c *SQLConnector) logSoft(soft profiles.Problems) {
+	for _, p := range soft {
+		c.log.Warn("profile mapping left out: not in this database", "problem", p)
+	}
+}

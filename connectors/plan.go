@@ -98,8 +98,14 @@ type childPlan struct {
 
 // compile builds the plans of a profile plus overrides against a schema.
 // Every problem is reported with its path.
-func compile(p *profiles.Profile, o *Overrides, s *Schema, d *dialect.Dialect) (*plans, error) {
-	var probs profiles.Problems
+//
+// Parts that come from the profile are lenient: a site's database may lack a
+// table or column that the profile maps (Maximo versions differ), so such a
+// field, or a model whose table, key or watermark is missing, is left out
+// and reported in soft. Parts that come from overrides are strict: the user
+// named them, so every problem is an error.
+func compile(p *profiles.Profile, o *Overrides, s *Schema, d *dialect.Dialect) (*plans, profiles.Problems, error) {
+	var probs, soft profiles.Problems
 	out := &plans{byName: map[string]*plan{}, overrides: o}
 	names := profiles.SortedKeys(p.Models)
 	if o != nil {
@@ -120,8 +126,16 @@ func compile(p *profiles.Profile, o *Overrides, s *Schema, d *dialect.Dialect) (
 			src = mo.Source
 			path += ".source"
 		}
+		strictModel := mo != nil && mo.Source != nil
+		strictField := map[string]bool{}
 		merged := *src
 		if mo != nil {
+			for k := range mo.Fields {
+				strictField["fields."+k] = true
+			}
+			for k := range mo.CustomFields {
+				strictField["custom_fields."+k] = true
+			}
 			merged.Fields = map[string]*profiles.Field{}
 			for k, v := range src.Fields {
 				merged.Fields[k] = v
@@ -137,7 +151,22 @@ func compile(p *profiles.Profile, o *Overrides, s *Schema, d *dialect.Dialect) (
 				merged.CustomFields[k] = v
 			}
 		}
-		pl := compileModel(&probs, path, name, model.Lookup(name), &merged, false, s, d)
+		var structural profiles.Problems
+		sink := func(field string) *profiles.Problems {
+			if strictModel || strictField[field] {
+				return &probs
+			}
+			return &soft
+		}
+		pl := compileModel(&structural, sink, !strictModel, path, name, model.Lookup(name), &merged, false, s, d)
+		if len(structural) > 0 {
+			if strictModel {
+				probs = append(probs, structural...)
+			} else {
+				soft = append(soft, structural...)
+			}
+			continue
+		}
 		if pl != nil {
 			out.byName[name] = pl
 		}
@@ -150,16 +179,17 @@ func compile(p *profiles.Profile, o *Overrides, s *Schema, d *dialect.Dialect) (
 				t, _ := profiles.CustomType(m.Fields[fn].Type)
 				fields = append(fields, model.Field{Name: fn, Type: t})
 			}
-			pl := compileModel(&probs, "custom_models."+name, name, model.NewDef(name, fields), m, true, s, d)
-			if pl != nil {
+			n := len(probs)
+			pl := compileModel(&probs, func(string) *profiles.Problems { return &probs }, false, "custom_models."+name, name, model.NewDef(name, fields), m, true, s, d)
+			if pl != nil && len(probs) == n {
 				out.byName[name] = pl
 			}
 		}
 	}
 	if len(probs) > 0 {
-		return nil, probs
+		return nil, soft, probs
 	}
-	return out, nil
+	return out, soft, nil
 }
 
 // resolver finds columns of the base table and joins and adds them to the
@@ -205,7 +235,7 @@ func (r *resolver) col(ref string) (int, error) {
 	return len(r.pl.cols) - 1, nil
 }
 
-func compileModel(probs *profiles.Problems, path, name string, def *model.Def, m *profiles.Model, custom bool, s *Schema, d *dialect.Dialect) *plan {
+func compileModel(probs *profiles.Problems, sink func(field string) *profiles.Problems, lenient bool, path, name string, def *model.Def, m *profiles.Model, custom bool, s *Schema, d *dialect.Dialect) *plan {
 	t := s.Table(m.Table)
 	if t == nil {
 		probs.Add(path+".table", "table %q does not exist", m.Table)
@@ -295,6 +325,9 @@ func compileModel(probs *profiles.Problems, path, name string, def *model.Def, m
 			}
 			probs.Add(path+".watermark.column", "%v", err)
 		} else {
+			if pl.strategy == profiles.TimestampColumn || pl.strategy == profiles.DateOverlap {
+				r.asTime(idx)
+			}
 			k := pl.meta[idx].Kind
 			switch pl.strategy {
 			case profiles.Rowversion:
@@ -315,9 +348,10 @@ func compileModel(probs *profiles.Problems, path, name string, def *model.Def, m
 		}
 		idx, err := r.col(c)
 		if err != nil {
-			probs.Add(p, "%v", err)
+			sink("").Add(p, "%v", err)
 			return -1
 		}
+		r.asTime(idx)
 		return idx
 	}
 	pl.created = timeCol(path+".remote_created_at", m.RemoteCreatedAt)
@@ -331,12 +365,12 @@ func compileModel(probs *profiles.Problems, path, name string, def *model.Def, m
 		if def != nil {
 			fd = def.Field(fn)
 		}
-		fp, err := compileField(r, fn, fd, m.Fields[fn], custom)
+		fp, err := compileField(r, fn, fd, m.Fields[fn], custom, lenient)
 		if err == errDropped {
 			continue
 		}
 		if err != nil {
-			probs.Add(path+".fields."+fn, "%v", err)
+			sink("fields."+fn).Add(path+".fields."+fn, "%v", err)
 			continue
 		}
 		pl.fields = append(pl.fields, fp)
@@ -346,21 +380,26 @@ func compileModel(probs *profiles.Problems, path, name string, def *model.Def, m
 		}
 	}
 	for _, fn := range profiles.SortedKeys(m.CustomFields) {
-		fp, err := compileField(r, fn, nil, m.CustomFields[fn], true)
+		fp, err := compileField(r, fn, nil, m.CustomFields[fn], true, lenient)
 		if err == errDropped {
 			continue
 		}
 		if err != nil {
-			probs.Add(path+".custom_fields."+fn, "%v", err)
+			sink("custom_fields."+fn).Add(path+".custom_fields."+fn, "%v", err)
 			continue
 		}
 		pl.customF = append(pl.customF, fp)
 		pl.byCustom[fn] = fp
 	}
 	for _, cn := range profiles.SortedKeys(m.Children) {
-		cp, err := compileChild(r, def, cn, m.Children[cn], s, path+".children."+cn, probs)
+		cps := sink("children." + cn)
+		n := len(*cps)
+		cp, err := compileChild(r, def, cn, m.Children[cn], s, path+".children."+cn, cps)
 		if err != nil {
-			probs.Add(path+".children."+cn, "%v", err)
+			cps.Add(path+".children."+cn, "%v", err)
+			continue
+		}
+		if len(*cps) > n {
 			continue
 		}
 		if cp != nil {
@@ -368,6 +407,18 @@ func compileModel(probs *profiles.Problems, path, name string, def *model.Def, m
 		}
 	}
 	return pl
+}
+
+// asTime makes a text column read as a local date and time. SQLite has no
+// date type, and demo or migrated databases keep dates as text; the unified
+// field's type says what the text means.
+func (r *resolver) asTime(i int) {
+	if i < 0 || r.pl.meta[i].Kind != dialect.KindString {
+		return
+	}
+	c := *r.pl.meta[i]
+	c.Kind = dialect.KindTime
+	r.pl.meta[i] = &c
 }
 
 func makeFilter(c dialect.Col, f profiles.Filter) dialect.Filter {
@@ -390,7 +441,7 @@ func (r *resolver) filter(f profiles.Filter, alias string) (dialect.Filter, erro
 	return makeFilter(r.pl.cols[idx], f), nil
 }
 
-func compileField(r *resolver, name string, fd *model.Field, f *profiles.Field, custom bool) (*fieldPlan, error) {
+func compileField(r *resolver, name string, fd *model.Field, f *profiles.Field, custom, lenient bool) (*fieldPlan, error) {
 	fp := &fieldPlan{name: name, values: f.Values, writeVals: f.WriteValues, synonyms: f.Synonyms,
 		inverted: f.Bool == "inverted", sep: f.Separator, scale: f.Scale, constant: f.Const}
 	if fd != nil {
@@ -425,6 +476,28 @@ func compileField(r *resolver, name string, fd *model.Field, f *profiles.Field, 
 		}
 		return out, nil
 	}
+	// Coalesce and concat from a profile use the columns a site has.
+	some := func(cols ...string) ([]int, error) {
+		if !lenient {
+			return add(cols...)
+		}
+		var out []int
+		var first error
+		for _, c := range cols {
+			i, err := r.col(c)
+			if err != nil {
+				if first == nil {
+					first = err
+				}
+				continue
+			}
+			out = append(out, i)
+		}
+		if len(out) == 0 {
+			return nil, first
+		}
+		return out, nil
+	}
 	var err error
 	switch {
 	case f.Column != "":
@@ -435,10 +508,10 @@ func compileField(r *resolver, name string, fd *model.Field, f *profiles.Field, 
 		}
 	case len(f.Coalesce) > 0:
 		fp.kind = srcCoalesce
-		fp.idx, err = add(f.Coalesce...)
+		fp.idx, err = some(f.Coalesce...)
 	case len(f.Concat) > 0:
 		fp.kind = srcConcat
-		fp.idx, err = add(f.Concat...)
+		fp.idx, err = some(f.Concat...)
 	case f.Const != nil:
 		fp.kind = srcConst
 	case f.Ref != "":
@@ -467,6 +540,11 @@ func compileField(r *resolver, name string, fd *model.Field, f *profiles.Field, 
 	}
 	if err != nil {
 		return nil, err
+	}
+	if fp.typ == model.Time {
+		for _, i := range fp.idx {
+			r.asTime(i)
+		}
 	}
 	if custom && fp.kind != srcColumn && fp.kind != srcCoalesce && fp.kind != srcConcat && fp.kind != srcConst {
 		return nil, fmt.Errorf("custom fields take column, coalesce, concat or const")
@@ -550,7 +628,7 @@ func compileChild(r *resolver, def *model.Def, name string, c *profiles.Child, s
 		cr.seen["c."+x.Name] = i
 	}
 	for _, fn := range profiles.SortedKeys(c.Fields) {
-		fp, err := compileField(cr, fn, def.LineField(name, fn), c.Fields[fn], false)
+		fp, err := compileField(cr, fn, def.LineField(name, fn), c.Fields[fn], false, false)
 		if err != nil {
 			probs.Add(path+".fields."+fn, "%v", err)
 			continue
