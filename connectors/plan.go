@@ -416,6 +416,10 @@ func (r *resolver) asTime(i int) {
 	if i < 0 || r.pl.meta[i].Kind != dialect.KindString {
 		return
 	}
+	// Only unsized text: a VARCHAR(16) status column is not a date.
+	if t := strings.ToUpper(strings.TrimSpace(r.pl.meta[i].Type)); t != "TEXT" && t != "" {
+		return
+	}
 	c := *r.pl.meta[i]
 	c.Kind = dialect.KindTime
 	r.pl.meta[i] = &c
