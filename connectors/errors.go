@@ -160,6 +160,14 @@ func Classify(err error) Class {
 			return c
 		}
 	}
+	// Before the net.Error check: context.DeadlineExceeded is a net.Error
+	// with Timeout() true.
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		var oe *net.OpError
+		if !errors.As(err, &oe) {
+			return Busy
+		}
+	}
 	var ne net.Error
 	var oe *net.OpError
 	var dnsErr *net.DNSError
@@ -171,8 +179,6 @@ func Classify(err error) Class {
 		return Unreachable
 	case errors.As(err, &ne) && ne.Timeout():
 		return Unreachable
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
-		return Busy
 	}
 	msg := strings.ToLower(err.Error())
 	switch {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -299,3 +300,5 @@ func byRemoteID(recs []model.Record) map[string]model.Record {
 	}
 	return m
 }
+
+func getenv(k string) string { return os.Getenv(k) }

@@ -549,6 +549,9 @@ func compileField(r *resolver, name string, fd *model.Field, f *profiles.Field, 
 		for _, i := range fp.idx {
 			r.asTime(i)
 		}
+		if fp.writeCols != nil {
+			fp.writeCols = []*dialect.Column{r.pl.meta[fp.idx[0]]}
+		}
 	}
 	if custom && fp.kind != srcColumn && fp.kind != srcCoalesce && fp.kind != srcConcat && fp.kind != srcConst {
 		return nil, fmt.Errorf("custom fields take column, coalesce, concat or const")

@@ -328,11 +328,7 @@ func (c *SQLConnector) applyWrite(ctx context.Context, tx *sql.Tx, pl *plan, spe
 		}
 		switch {
 		case g == "now":
-			if col.Kind == dialect.KindTimeTZ {
-				cv.set(col, c.now().UTC())
-			} else {
-				cv.set(col, c.d.Bind(col.Kind, dialect.UTCToLocal(c.now(), c.loc)))
-			}
+			cv.set(col, c.nowArg(col))
 		case g == "user":
 			cv.set(col, c.cfg.WriteUser)
 		case g == "max_plus_one", g == "rowstamp":
@@ -457,6 +453,19 @@ func (c *SQLConnector) applyWrite(ctx context.Context, tx *sql.Tx, pl *plan, spe
 	return remoteID, nil
 }
 
+// nowArg is the current time bound for col: an instant for zoned columns,
+// else the local wall clock (also for text columns, which hold dates in
+// SQLite).
+func (c *SQLConnector) nowArg(col *dialect.Column) any {
+	switch col.Kind {
+	case dialect.KindTimeTZ:
+		return c.now().UTC()
+	case dialect.KindDate:
+		return c.d.Bind(dialect.KindDate, dialect.UTCToLocal(c.now(), c.loc))
+	}
+	return c.d.Bind(dialect.KindTime, dialect.UTCToLocal(c.now(), c.loc))
+}
+
 func (c *SQLConnector) maxPlusOne(ctx context.Context, tx *sql.Tx, table, col string) (int64, error) {
 	q, err := c.d.BuildMax(table, col)
 	if err != nil {
@@ -560,12 +569,13 @@ func (c *SQLConnector) writeHistory(ctx context.Context, tx *sql.Tx, pl *plan, h
 		}
 		switch src := h.Columns[cn]; {
 		case src == "now":
-			hv.set(col, c.d.Bind(col.Kind, dialect.UTCToLocal(c.now(), c.loc)))
+			hv.set(col, c.nowArg(col))
 		case src == "user":
 			hv.set(col, c.cfg.WriteUser)
 		case src == "memo":
 			hv.set(col, memo)
-		case src == "max_plus_one":
+		case src == "rowstamp" && col.Kind == dialect.KindRowversion:
+		case src == "max_plus_one", src == "rowstamp":
 			n, err := c.maxPlusOne(ctx, tx, ht.Name, col.Name)
 			if err != nil {
 				return err

@@ -263,8 +263,9 @@ type Lookup struct {
 }
 
 // History describes a history row. Each column's source is "now", "user",
-// "max_plus_one", "memo" (the request's memo), or "row.COLUMN" (a column of
-// the written row, after the write).
+// "max_plus_one", "rowstamp" (as in WriteOp.Generated), "memo" (the
+// request's memo), or "row.COLUMN" (a column of the written row, after the
+// write).
 type History struct {
 	Table   string            `yaml:"table" json:"table"`
 	Columns map[string]string `yaml:"columns" json:"columns"`
@@ -584,7 +585,7 @@ func checkModel(probs *Problems, path string, def *model.Def, m *Model, custom b
 				for _, c := range sortedKeys(h.Columns) {
 					src := h.Columns[c]
 					switch {
-					case src == "now", src == "user", src == "max_plus_one", src == "memo":
+					case src == "now", src == "user", src == "max_plus_one", src == "rowstamp", src == "memo":
 					case strings.HasPrefix(src, "row.") && len(src) > 4:
 					default:
 						probs.add(wp+".history.columns."+c, "must be now, user, max_plus_one, memo or row.COLUMN")
