@@ -1,0 +1,132 @@
+package connectors
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/plantbridge/plantbridge/connectors/dialect"
+	"github.com/plantbridge/plantbridge/connectors/profiles"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestGoldenSQL renders, for every dialect and every model of every shipped
+// profile, the statements a read issues: an incremental page after a stored
+// position, a full re-sync page, a read by key and the child-line query.
+// SQL Server and Oracle cannot run here, so these files are their main check.
+func TestGoldenSQL(t *testing.T) {
+	f := newSQLiteFixture(t, 1)
+	base, err := dialect.SQLite.Discover(t.Context(), f.db, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dialect.All {
+		t.Run(d.Name(), func(t *testing.T) {
+			s := schemaFor(base, d)
+			var out strings.Builder
+			for _, sys := range profiles.Systems() {
+				p, err := profiles.Load(sys)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ps, _, err := compile(p, nil, s, d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := &SQLConnector{d: d}
+				for _, name := range ps.names() {
+					pl := ps.byName[name]
+					fmt.Fprintf(&out, "-- %s %s\n", sys, name)
+					for _, q := range goldenQueries(c, pl) {
+						sqlText, args, err := d.BuildSelect(q.sel)
+						if err != nil {
+							t.Fatalf("%s %s: %v", name, q.name, err)
+						}
+						fmt.Fprintf(&out, "%s:\n%s\nargs: %v\n", q.name, sqlText, args)
+					}
+					out.WriteString("\n")
+				}
+			}
+			path := filepath.Join("testdata", d.Name()+".golden")
+			if *update {
+				if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if string(want) != out.String() {
+				t.Errorf("%s differs from the generated SQL; run go test -run TestGoldenSQL -update and review the diff", path)
+			}
+		})
+	}
+}
+
+// schemaFor gives the fixture schema the column types the dialect would
+// report, so that kind-dependent SQL (SQL Server rowversion) appears.
+func schemaFor(base *Schema, d *dialect.Dialect) *Schema {
+	s := &Schema{Dialect: d.Name()}
+	for _, t := range base.Tables {
+		nt := &dialect.Table{Name: t.Name, Indexes: t.Indexes}
+		for _, c := range t.Columns {
+			nc := *c
+			if c.Name == "ROWSTAMP" && d == dialect.SQLServer {
+				nc.Type, nc.Kind = "timestamp", dialect.KindRowversion
+			}
+			nt.Columns = append(nt.Columns, &nc)
+		}
+		s.Tables = append(s.Tables, nt)
+	}
+	s.Index()
+	return s
+}
+
+type goldenQuery struct {
+	name string
+	sel  dialect.Select
+}
+
+func goldenQueries(c *SQLConnector, pl *plan) []goldenQuery {
+	var out []goldenQuery
+	keyVals := func() []any {
+		var v []any
+		for i := range pl.key {
+			v = append(v, fmt.Sprintf("k%d", i+1))
+		}
+		return v
+	}
+	if pl.wm >= 0 {
+		q := c.baseSelect(pl)
+		q.Limit = 1000
+		q.OrderBy = append([]dialect.Col{pl.cols[pl.wm]}, pl.keyCols...)
+		q.After = &dialect.Keyset{Cols: q.OrderBy, Values: append([]any{"wm"}, keyVals()...)}
+		if pl.meta[pl.wm].Kind == dialect.KindRowversion {
+			q.BelowActiveRowversion = &pl.cols[pl.wm]
+		}
+		out = append(out, goldenQuery{"incremental page", q})
+	}
+	q := c.baseSelect(pl)
+	q.Limit = 1000
+	q.OrderBy = pl.keyCols
+	q.After = &dialect.Keyset{Cols: pl.keyCols, Values: keyVals()}
+	out = append(out, goldenQuery{"full or row-hash page", q})
+	q = c.baseSelect(pl)
+	q.Filters = nil
+	q.KeysIn = &dialect.KeysIn{Cols: pl.keyCols, Rows: [][]any{keyVals()}}
+	out = append(out, goldenQuery{"by key", q})
+	for _, ch := range pl.children {
+		row := make([]any, len(ch.on))
+		for i := range row {
+			row[i] = fmt.Sprintf("p%d", i+1)
+		}
+		out = append(out, goldenQuery{"lines " + ch.field, dialect.Select{Table: ch.table.Name, Alias: "c", Columns: ch.cols, Filters: ch.filters,
+			KeysIn: &dialect.KeysIn{Cols: ch.onChild, Rows: [][]any{row, row}}, OrderBy: ch.order}})
+	}
+	return out
+}
