@@ -510,7 +510,10 @@ func checkModel(probs *Problems, path string, def *model.Def, m *Model, custom b
 			}
 			f := m.Fields[fn]
 			checkSource(probs, fp, f)
-			if _, ok := CustomType(f.Type); !ok && f != nil {
+			if f == nil {
+				continue
+			}
+			if _, ok := CustomType(f.Type); !ok {
 				probs.add(fp+".type", "must be string, int, decimal, bool or time")
 			}
 		}
