@@ -281,97 +281,123 @@ func rate(n int, d time.Duration) int {
 // cost vanishes, small enough that a cancelled load stops promptly.
 const sqliteTxRows = 10000
 
-func (l *loader) loadSQLite(ctx context.Context, t *table, seq iter.Seq[[]any], p *progress) (int, error) {
-	ncol := len(t.cols)
-	// SQLite allows 32766 bound parameters per statement.
-	per := min(32000/ncol, 500)
-	stmtSQL := func(rows int) string {
-		var b strings.Builder
-		fmt.Fprintf(&b, "insert into %s (%s) values ", qi(t.name), quoteList(colNames(t)))
-		one := "(" + strings.TrimSuffix(strings.Repeat("?,", ncol), ",") + ")"
-		for i := range rows {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(one)
-		}
-		return b.String()
-	}
-	full, err := l.db.sql.PrepareContext(ctx, stmtSQL(per))
-	if err != nil {
-		return 0, err
-	}
-	defer full.Close()
+// sqliteStmtRows is the number of rows per INSERT statement.
+const sqliteStmtRows = 500
 
-	args := make([]any, 0, per*ncol)
-	var (
-		n, inTx int
-		tx      *sql.Tx
-		txFull  *sql.Stmt
-	)
-	flush := func(rows int) error {
-		if rows == 0 {
-			return nil
+// loadSQLite inserts rows as multi-row INSERT statements with the values
+// written as SQL literals. Binding costs one cgo call per value in
+// go-sqlite3, which dominated the load; a literal statement costs one call
+// per 500 rows. The values are generated here, never taken from outside, and
+// every string is quoted with SQLite's rules. A goroutine formats the next
+// statements while SQLite executes the current one, using the second core.
+func (l *loader) loadSQLite(ctx context.Context, t *table, seq iter.Seq[[]any], p *progress) (int, error) {
+	head := fmt.Sprintf("insert into %s (%s) values ", qi(t.name), quoteList(colNames(t)))
+	stmts := make(chan string, 4)
+	stop := make(chan struct{})
+	var n int
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(stmts)
+		var b []byte
+		rows := 0
+		send := func() bool {
+			select {
+			case stmts <- string(b):
+				b, rows = b[:0], 0
+				return true
+			case <-stop:
+				return false
+			}
 		}
+		for row := range seq {
+			if rows == 0 {
+				b = append(b, head...)
+			} else {
+				b = append(b, ',')
+			}
+			b = appendSQLiteRow(b, row)
+			rows++
+			n++
+			p.tick(n)
+			if rows == sqliteStmtRows && !send() {
+				return
+			}
+		}
+		if rows > 0 {
+			send()
+		}
+	}()
+	err := l.execSQLite(ctx, stmts)
+	close(stop)
+	wg.Wait() // the producer owns n and the ROWSTAMP counter until it exits
+	return n, err
+}
+
+func (l *loader) execSQLite(ctx context.Context, stmts <-chan string) error {
+	var tx *sql.Tx
+	inTx := 0
+	for stmt := range stmts {
 		if tx == nil {
 			var err error
 			if tx, err = l.db.sql.BeginTx(ctx, nil); err != nil {
 				return err
 			}
-			txFull = tx.StmtContext(ctx, full)
 		}
-		var err error
-		if rows == per {
-			_, err = txFull.ExecContext(ctx, args...)
-		} else {
-			_, err = tx.ExecContext(ctx, stmtSQL(rows), args...)
-		}
-		args = args[:0]
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			tx.Rollback()
 			return err
 		}
-		inTx += rows
+		inTx += sqliteStmtRows
 		if inTx >= sqliteTxRows {
 			inTx = 0
 			err := tx.Commit()
 			tx = nil
-			return err
-		}
-		return nil
-	}
-	fail := func(err error) (int, error) {
-		if tx != nil {
-			tx.Rollback()
-		}
-		return n, err
-	}
-	pending := 0
-	for row := range seq {
-		for _, v := range row {
-			if tm, ok := v.(time.Time); ok {
-				v = tm.Format(sqliteTime)
+			if err != nil {
+				return err
 			}
-			args = append(args, v)
 		}
-		pending++
-		n++
-		p.tick(n)
-		if pending == per {
-			if err := flush(pending); err != nil {
-				return fail(err)
-			}
-			pending = 0
-		}
-	}
-	if err := flush(pending); err != nil {
-		return fail(err)
 	}
 	if tx != nil {
-		if err := tx.Commit(); err != nil {
-			return n, err
+		return tx.Commit()
+	}
+	return nil
+}
+
+func appendSQLiteRow(b []byte, row []any) []byte {
+	b = append(b, '(')
+	for i, v := range row {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		switch x := v.(type) {
+		case nil:
+			b = append(b, "NULL"...)
+		case string:
+			b = append(b, '\'')
+			for j := 0; j < len(x); j++ {
+				if x[j] == '\'' {
+					b = append(b, '\'')
+				}
+				b = append(b, x[j])
+			}
+			b = append(b, '\'')
+		case int:
+			b = strconv.AppendInt(b, int64(x), 10)
+		case int64:
+			b = strconv.AppendInt(b, x, 10)
+		case float64:
+			b = strconv.AppendFloat(b, x, 'f', -1, 64)
+		case time.Time:
+			b = append(b, '\'')
+			b = x.AppendFormat(b, sqliteTime)
+			b = append(b, '\'')
+		default:
+			panic(fmt.Sprintf("demodb: cannot write %T as a SQLite literal", v))
 		}
 	}
-	return n, nil
+	return append(b, ')')
 }
 
 func colNames(t *table) []string {
