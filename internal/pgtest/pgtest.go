@@ -63,7 +63,6 @@ type Server struct {
 	// Dir is the directory holding the cluster's data, socket and log.
 	Dir string
 
-	binDir  string
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd.Wait returns
 	waitErr error         // set before exited is closed
@@ -393,7 +392,6 @@ func launch(binDir, dir, dataDir, sockDir string, cred *syscall.Credential) (*Se
 		Host:    "127.0.0.1",
 		Port:    port,
 		Dir:     dir,
-		binDir:  binDir,
 		cmd:     cmd,
 		exited:  make(chan struct{}),
 		logPath: logPath,
