@@ -31,7 +31,7 @@ type Dialect struct {
 // The supported dialects.
 var (
 	SQLite    = &Dialect{name: "sqlite", driver: "sqlite3", rowValues: true}
-	Postgres  = &Dialect{name: "postgres", driver: pgDriverName, rowValues: true}
+	Postgres  = &Dialect{name: "postgres", driver: "pgx", rowValues: true}
 	SQLServer = &Dialect{name: "sqlserver", driver: "sqlserver"}
 	Oracle    = &Dialect{name: "oracle", driver: "godror"}
 )

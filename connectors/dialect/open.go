@@ -2,8 +2,14 @@ package dialect
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	// Registers "pgx". Its rows come back as database/sql driver values:
+	// integers as int64, numeric as its exact decimal text, timestamp and
+	// date as time.Time, which is what Value expects.
+	_ "github.com/jackc/pgx/v5/stdlib"
 	// Registers "sqlite3"; needs cgo.
 	_ "github.com/mattn/go-sqlite3"
 	// Registers "sqlserver".
@@ -25,4 +31,11 @@ func (d *Dialect) Open(dsn string) (*sql.DB, error) {
 		return nil, fmt.Errorf("open %s: %w", d.name, err)
 	}
 	return db, nil
+}
+
+// IsPgError reports whether err carries a PostgreSQL server error and returns it.
+func IsPgError(err error) (*pgconn.PgError, bool) {
+	var pe *pgconn.PgError
+	ok := errors.As(err, &pe)
+	return pe, ok
 }
