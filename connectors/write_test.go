@@ -7,12 +7,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plantbridge/plantbridge/connectors/dialect"
 	"github.com/plantbridge/plantbridge/connectors/model"
 )
 
 func TestWriteWorkOrders(t *testing.T) {
-	f := newSQLiteFixture(t, 4)
+	forEachBackend(t, testWriteWorkOrders)
+}
+
+func testWriteWorkOrders(t *testing.T, b backend) {
+	f := b.fixture(t, 4)
 	now := time.Date(2024, 6, 1, 14, 0, 0, 0, time.UTC)
 	c := f.open(t, Config{Now: func() time.Time { return now }, WriteUser: "API"})
 	ctx := context.Background()
@@ -29,7 +32,7 @@ func TestWriteWorkOrders(t *testing.T) {
 		"remote_priority": "2", "type": "corrective", "asset_id": assetID, "site_id": "TEXAS", "due_at": due, "estimated_hours": "2.5",
 		"requested_by": "API", "reported_at": now}
 	for k, v := range want {
-		if got := rec.Fields[k]; !reflect.DeepEqual(got, v) {
+		if got := rec.Fields[k]; !sameValue(got, v) {
 			t.Errorf("created %s = %#v, want %#v", k, got, v)
 		}
 	}
@@ -37,10 +40,15 @@ func TestWriteWorkOrders(t *testing.T) {
 		t.Errorf("created record: %s %v", rec.RemoteID, rec.RemoteData)
 	}
 	// The local wall clock was stored, not UTC.
-	var reported string
-	f.db.QueryRow(`SELECT "REPORTDATE" FROM "WORKORDER" WHERE "WONUM" = '2001'`).Scan(&reported)
+	var reported any
+	if err := f.db.QueryRow(`SELECT "REPORTDATE" FROM "WORKORDER" WHERE "WONUM" = '2001'`).Scan(&reported); err != nil {
+		t.Fatal(err)
+	}
+	if tm, ok := reported.(time.Time); ok {
+		reported = tm.Format("2006-01-02 15:04:05")
+	}
 	if reported != "2024-06-01 10:00:00" {
-		t.Errorf("REPORTDATE stored as %q", reported)
+		t.Errorf("REPORTDATE stored as %v", reported)
 	}
 
 	rec, err = c.Write(ctx, WriteRequest{Model: "work_orders", Op: model.OpUpdate, RemoteID: "TEXAS/2001",
@@ -79,11 +87,14 @@ func TestWriteWorkOrders(t *testing.T) {
 	if n := len(records(bs)); n != 5 {
 		t.Errorf("read after writes: %d", n)
 	}
-	_ = dialect.SQLite
 }
 
 func TestWriteValidation(t *testing.T) {
-	f := newSQLiteFixture(t, 2)
+	forEachBackend(t, testWriteValidation)
+}
+
+func testWriteValidation(t *testing.T, b backend) {
+	f := b.fixture(t, 2)
 	c := f.open(t, Config{})
 	ctx := context.Background()
 	cases := []struct {
