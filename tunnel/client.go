@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -143,6 +144,7 @@ func (c *Client) start(s *Session) {
 	go func() {
 		defer c.wg.Done()
 		<-s.Done()
+		s.transport.CloseIdleConnections()
 		c.publish(nil, s)
 		reason, detail := s.Reason()
 		emit(c.log, c.cfg.OnEvent, Event{Kind: EventDisconnect, AgentID: c.cfg.Hello.AgentID, ConnID: s.ID,
@@ -261,17 +263,31 @@ func (b *trackedBody) Close() error {
 func (c *Client) dial(ctx context.Context) (*Session, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
 	defer cancel()
-	var local, remote net.Addr
+	var batch *batchConn
 	transport := &http.Transport{
 		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
 			conn, err := c.dialer.DialContext(ctx, network, address)
-			if err == nil {
-				local, remote = conn.LocalAddr(), conn.RemoteAddr()
+			if err != nil {
+				return nil, err
 			}
-			return conn, err
+			batch = &batchConn{Conn: conn}
+			return batch, nil
 		},
-		TLSClientConfig:     c.dialer.TLS,
-		TLSHandshakeTimeout: 15 * time.Second,
+		// TLS is set up here rather than by the transport so that batching sits above it:
+		// the relay then gets full-size TLS records instead of one per 4 KiB.
+		DialTLSContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			conn, err := c.dialer.DialContext(ctx, network, address)
+			if err != nil {
+				return nil, err
+			}
+			tc := tls.Client(conn, c.dialer.TLS)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				conn.Close()
+				return nil, err
+			}
+			batch = &batchConn{Conn: tc}
+			return batch, nil
+		},
 	}
 	defer transport.CloseIdleConnections()
 	ws, resp, err := websocket.Dial(ctx, c.dialer.URL.String(), &websocket.DialOptions{
@@ -282,7 +298,7 @@ func (c *Client) dial(ctx context.Context) (*Session, error) {
 	if err != nil {
 		return nil, c.explainDialErr(err, resp)
 	}
-	s, err := newWSSession(ws, local, remote, c.cfg.Mux, true, c.log)
+	s, err := newWSSession(ws, batch, batch.LocalAddr(), batch.RemoteAddr(), c.cfg.Mux, true, c.log)
 	if err != nil {
 		ws.CloseNow()
 		return nil, err

@@ -114,7 +114,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := e.log.With("agent_id", hello.AgentID, "conn_id", connID)
-	s, err := newWSSession(ws, localAddr(r), addr(remote), e.cfg.Mux, false, log)
+	s, err := newWSSession(ws, nil, localAddr(r), addr(remote), e.cfg.Mux, false, log)
 	if err != nil {
 		log.Error("tunnel session", "err", err)
 		ws.CloseNow()
@@ -142,6 +142,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Warn("tunnel serve", "err", err)
 	}
 	<-s.Done()
+	s.transport.CloseIdleConnections()
 	e.unregister(s)
 	reason, detail := s.Reason()
 	emit(e.log, e.cfg.OnEvent, Event{Kind: EventDisconnect, AgentID: hello.AgentID, ConnID: connID, Remote: remote,

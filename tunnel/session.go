@@ -68,13 +68,15 @@ type Session struct {
 	inflight       int           // outgoing calls in progress
 	idle           chan struct{} // closed when draining and inflight reaches zero
 
-	done chan struct{} // closed when the session has ended
 }
 
-// newWSSession runs a session over a websocket.
-func newWSSession(ws *websocket.Conn, local, remote net.Addr, cfg MuxConfig, isAgent bool, log *slog.Logger) (*Session, error) {
+// newWSSession runs a session over a websocket. batch is the network conn below a client
+// websocket, nil on the relay.
+func newWSSession(ws *websocket.Conn, batch *batchConn, local, remote net.Addr, cfg MuxConfig, isAgent bool, log *slog.Logger) (*Session, error) {
 	cfg = cfg.withDefaults()
-	return newSession(newWSConn(ws, local, remote, cfg.readLimit()), cfg, isAgent, log)
+	c := newWSConn(ws, local, remote, cfg.readLimit())
+	c.batch = batch
+	return newSession(c, cfg, isAgent, log)
 }
 
 // newSession runs a session over conn. The product always uses a websocket; other conns
@@ -104,7 +106,6 @@ func newSession(conn net.Conn, cfg MuxConfig, isAgent bool, log *slog.Logger) (*
 		cfg:     cfg,
 		log:     log,
 		isAgent: isAgent,
-		done:    make(chan struct{}),
 	}
 	s.lastSeen.Store(s.Started.UnixNano())
 	s.transport = &http.Transport{
@@ -122,11 +123,6 @@ func newSession(conn net.Conn, cfg MuxConfig, isAgent bool, log *slog.Logger) (*
 		DisableCompression: true,
 	}
 	s.client = &http.Client{Transport: s.transport}
-	go func() {
-		<-mux.CloseChan()
-		s.transport.CloseIdleConnections()
-		close(s.done)
-	}()
 	return s, nil
 }
 
@@ -158,7 +154,7 @@ func (s *Session) keepalive(onRTT func(time.Duration)) {
 	defer t.Stop()
 	for {
 		select {
-		case <-s.done:
+		case <-s.Done():
 			return
 		case <-t.C:
 		}
@@ -189,7 +185,7 @@ func (s *Session) RTT() time.Duration { return time.Duration(s.rtt.Load()) }
 func (s *Session) LastSeen() time.Time { return time.Unix(0, s.lastSeen.Load()) }
 
 // Done is closed when the session has ended.
-func (s *Session) Done() <-chan struct{} { return s.done }
+func (s *Session) Done() <-chan struct{} { return s.mux.CloseChan() }
 
 // Close ends the session from this side.
 func (s *Session) Close() error {
@@ -216,14 +212,16 @@ func (s *Session) closeWith(reason, detail string, tellPeer bool) {
 	}
 	s.mu.Unlock()
 	if !first {
-		<-s.done
+		<-s.Done()
 		return
 	}
 	if tellPeer {
 		s.sayBye(reason, detail)
 	}
 	s.mux.Close()
-	<-s.done
+	// Pooled idle streams died with the session; dropping them frees their goroutines.
+	s.transport.CloseIdleConnections()
+	<-s.Done()
 }
 
 // sayBye tells the peer why this side is closing. Doing it inside the tunnel rather than
@@ -299,7 +297,7 @@ func (s *Session) Reason() (reason string, detail string) {
 // more than once.
 func (s *Session) track() (done func(), ok bool) {
 	select {
-	case <-s.done:
+	case <-s.Done():
 		return nil, false
 	default:
 	}

@@ -33,8 +33,10 @@ type wsConn struct {
 	local  net.Addr
 	remote net.Addr
 
-	ctx    context.Context // canceled by Close; every websocket call uses it
-	cancel context.CancelFunc
+	// ctx is used for every websocket call. It is never canceled: a cancelable context
+	// costs a context.AfterFunc per frame in the websocket library, and closing the
+	// connection unblocks every call just as well.
+	ctx context.Context
 
 	rmu    sync.Mutex // serializes Read; guards reader
 	reader io.Reader  // the current message, nil between messages
@@ -42,6 +44,7 @@ type wsConn struct {
 	wmu     sync.Mutex // serializes Write; guards pending and buf
 	pending []byte     // a yamux data header waiting for its body
 	buf     []byte     // reused to join header and body
+	batch   *batchConn // the network conn below a client websocket, nil on the relay
 
 	readDeadline  deadline
 	writeDeadline deadline
@@ -52,9 +55,8 @@ type wsConn struct {
 }
 
 func newWSConn(ws *websocket.Conn, local, remote net.Addr, readLimit int64) *wsConn {
-	ctx, cancel := context.WithCancel(context.Background())
 	ws.SetReadLimit(readLimit)
-	c := &wsConn{ws: ws, local: local, remote: remote, ctx: ctx, cancel: cancel}
+	c := &wsConn{ws: ws, local: local, remote: remote, ctx: context.Background()}
 	c.readDeadline.init(c)
 	c.writeDeadline.init(c)
 	return c
@@ -112,9 +114,10 @@ func isMuxDataHeader(p []byte) bool {
 	return len(p) == muxHeaderSize && p[0] == 0 && p[1] == 0 && binary.BigEndian.Uint32(p[8:12]) > 0
 }
 
-// maxKeptWriteBuf bounds the join buffer kept between writes, so that one large frame
-// does not pin its size on an otherwise idle connection.
-const maxKeptWriteBuf = 256 << 10
+// maxKeptWriteBuf bounds the join buffer kept between writes: big enough for the frames of
+// a bulk transfer (HTTP bodies are written in chunks of up to a few hundred KiB), small
+// enough that a burst does not pin a stream window's worth of memory per connection.
+const maxKeptWriteBuf = 1 << 20
 
 // Write sends p as one binary message, joined with a held-back yamux header if any.
 func (c *wsConn) Write(p []byte) (int, error) {
@@ -133,7 +136,15 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	if err := c.writeDeadline.begin(); err != nil {
 		return 0, err
 	}
+	if c.batch != nil {
+		c.batch.begin()
+	}
 	err := c.ws.Write(c.ctx, websocket.MessageBinary, msg)
+	if c.batch != nil {
+		if berr := c.batch.end(); err == nil {
+			err = berr
+		}
+	}
 	c.writeDeadline.end()
 	if cap(c.buf) > maxKeptWriteBuf {
 		c.buf = nil
@@ -149,10 +160,7 @@ func (c *wsConn) Write(p []byte) (int, error) {
 
 // Close closes the connection at once, without a closing handshake.
 func (c *wsConn) Close() error {
-	c.closeOnce.Do(func() {
-		c.cancel()
-		c.ws.CloseNow()
-	})
+	c.closeOnce.Do(func() { c.ws.CloseNow() })
 	return nil
 }
 
@@ -225,7 +233,7 @@ func (d *deadline) fireLocked() {
 	d.passed = true
 	if d.active {
 		d.tripped = true
-		d.conn.cancel()
+		go d.conn.Close() // not under d.mu: Close waits for the blocked call to return
 	}
 }
 
