@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/plantbridge/plantbridge/agent"
+	"github.com/plantbridge/plantbridge/connectors/demodb"
 	"github.com/plantbridge/plantbridge/internal/version"
 )
 
@@ -19,6 +20,9 @@ const usage = `usage: plantbridge-agent <command> [flags]
 commands:
   run [--config FILE]            run the agent in the foreground
   check-config [--config FILE]   check agent.yaml and list every problem
+  demo-db --system maximo|infor_eam|mp2|sap_pm --driver sqlite|postgres --rows N
+          (--out FILE | --dsn DSN) [--mutate RATE] [--seed N]
+                                 create a demo plant database (and keep changing it)
   version                        print the version
 `
 
@@ -33,6 +37,8 @@ func main() {
 		err = run(args)
 	case "check-config":
 		err = checkConfig(args)
+	case "demo-db":
+		err = demoDB(args)
 	case "version":
 		fmt.Println("plantbridge-agent", version.Version)
 	case "-h", "--help", "help":
@@ -76,4 +82,21 @@ func checkConfig(args []string) error {
 	}
 	fmt.Println(file + ": OK")
 	return nil
+}
+
+func demoDB(args []string) error {
+	fs := flag.NewFlagSet("demo-db", flag.ExitOnError)
+	var o demodb.Options
+	fs.StringVar(&o.System, "system", "maximo", "maintenance `system`: maximo, infor_eam, mp2 or sap_pm")
+	fs.StringVar(&o.Driver, "driver", "sqlite", "database `driver`: sqlite or postgres")
+	fs.IntVar(&o.Rows, "rows", 1000, "number of work orders (other tables scale with it)")
+	fs.StringVar(&o.Out, "out", "", "SQLite `file` to create (driver sqlite)")
+	fs.StringVar(&o.DSN, "dsn", "", "PostgreSQL `dsn` (driver postgres)")
+	fs.Float64Var(&o.Mutate, "mutate", 0, "after creating, keep changing rows at this `rate` per second until interrupted")
+	fs.Int64Var(&o.Seed, "seed", 1, "random `seed`; the same seed gives the same data")
+	fs.Parse(args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	return demodb.Run(ctx, o, log)
 }
