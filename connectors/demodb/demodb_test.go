@@ -158,14 +158,22 @@ var referenceChecks = map[string][]check{
 			(select 1 from R5COMPANIES c where c.COM_CODE = o.ORD_SUPPLIER and c.COM_ORG = o.ORD_SUPPLIER_ORG)`},
 	},
 	"mp2": {
-		{"work orders on unknown equipment", `select count(*) from WO w where not exists (select 1 from EQUIP e where e.EQNUM = w.EQNUM and e.SITEID = w.SITEID)`},
-		{"equipment lists of unknown work orders", `select count(*) from WOEQLIST l where not exists (select 1 from WO w where w.WONUM = l.WONUM)`},
+		{"equipment lists of unknown work orders", `select count(*) from WOEQLIST l where not exists
+			(select 1 from WO w where w.WONUM = l.WONUM and w.CLOSEDATE = l.CLOSEDATE)`},
+		{"work orders without equipment", `select count(*) from WO w where not exists
+			(select 1 from WOEQLIST l where l.WONUM = w.WONUM and l.CLOSEDATE = w.CLOSEDATE)`},
 		{"equipment lists of unknown equipment", `select count(*) from WOEQLIST l where not exists (select 1 from EQUIP e where e.EQNUM = l.EQNUM)`},
 		{"work orders with unknown tasks", `select count(*) from WO w where TASKNUM is not null and not exists (select 1 from TASK t where t.TASKNUM = w.TASKNUM)`},
-		{"purchase lines without a header", `select count(*) from PURREQ r where not exists (select 1 from POHEADER h where h.PONUM = r.PONUM)`},
+		{"open work orders with a close date, closed ones without", `select count(*) from WO where (STATUS = 'O') <> (CLOSEDATE = '1900-01-01 00:00:00')`},
+		{"sub-units of unknown equipment", `select count(*) from EQXREF x where not exists (select 1 from EQUIP e where e.EQNUM = x.UNIT)`},
+		{"task schedules on unknown equipment", `select count(*) from TASKEQ q where not exists (select 1 from EQUIP e where e.EQNUM = q.EQNUM)`},
+		{"purchase lines without a header", `select count(*) from PURREQ r where not exists
+			(select 1 from POHEADER h where h.PONUM = r.PONUM and h.RELEASENUM = r.RELEASENUM)`},
 		{"purchase lines with unknown items", `select count(*) from PURREQ r where not exists (select 1 from INVY i where i.ITEMNUM = r.ITEMNUM)`},
 		{"POs with unknown vendors", `select count(*) from POHEADER h where not exists (select 1 from VENDOR v where v.VENDORID = h.VENDORID)`},
 		{"stock of unknown items", `select count(*) from STOCK s where not exists (select 1 from INVY i where i.ITEMNUM = s.ITEMNUM)`},
+		{"stock without site limits", `select count(*) from STOCK s where not exists
+			(select 1 from SITEINFO i where i.ITEMNUM = s.ITEMNUM and i.SITE = s.SITE)`},
 		{"work orders with statuses other than O and C", `select count(*) from WO where STATUS not in ('O', 'C')`},
 	},
 	"sap_pm": {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -13,9 +14,18 @@ import (
 // table code; every table carries <PFX>_LASTSAVED (local time of the last
 // save) and <PFX>_UPDATECOUNT; statuses are user codes (EVT_STATUS) that
 // R5UCODES maps onto system codes (EVT_RSTATUS: A awaiting release,
-// R released, C completed); organisations play the part of sites and shared
-// records (parts, suppliers) live in organisation "*"; check boxes hold "+"
-// and "-"; tables have primary keys.
+// R released, C completed, which cancelled and closed user codes share);
+// organisations play the part of sites and shared records (parts,
+// suppliers) live in organisation "*"; check boxes hold "+" and "-"; tables
+// have primary keys.
+//
+// Column names and keys follow public table definitions of live EAM
+// databases: R5EVENTS is keyed by EVT_CODE alone (EVT_ORG is a column),
+// EVT_DURATION counts days, R5PPMS is keyed by (PPM_CODE, PPM_REVISION),
+// R5PPMOBJECTS by (PPO_PK, PPO_REVISION) with work orders pointing at it
+// through EVT_PPOPK, R5OBJECTS names the manufacturer OBJ_MANUFACT, part
+// manufacturers live in R5PARTMFGS, and R5STOCK holds STO_MINLEV,
+// STO_ORDLEV, STO_ORDQTY, STO_MAXQTY and STO_DEFAULTBIN.
 
 type inforStatus struct{ code, system, desc string }
 
@@ -35,6 +45,7 @@ var inforJobType = map[int]string{wtCorrective: "CORR", wtPreventive: "PM", wtEm
 var inforLocClass = map[string]string{"site": "SITE", "area": "AREA", "unit": "UNIT", "storeroom": "STORE"}
 
 func inforEvtCode(i int) string { return strconv.Itoa(10001 + i) }
+func inforPPOPK(pm int) int     { return 5001 + pm }
 func inforPOCode(i int) string  { return strconv.Itoa(70001 + i) }
 
 func cb(b bool) string {
@@ -108,7 +119,7 @@ func inforTables(g *gen) []*table {
 			}),
 		t("R5OBJECTS", `OBJ_CODE varchar(30)!, OBJ_ORG varchar(15)!, OBJ_DESC varchar(80), OBJ_OBTYPE varchar(4)!, OBJ_OBRTYPE varchar(4)!,
 			OBJ_STATUS varchar(4)!, OBJ_CLASS varchar(8), OBJ_MRC varchar(8), OBJ_LOCATION varchar(30), OBJ_LOCATION_ORG varchar(15),
-			OBJ_MANUFACTURER varchar(30), OBJ_MANUFACTMODEL varchar(30), OBJ_SERIALNO varchar(30), OBJ_COMMISS datetime,
+			OBJ_PARENT varchar(30), OBJ_PARENT_ORG varchar(15), OBJ_MANUFACT varchar(30), OBJ_MANUFACTMODEL varchar(30), OBJ_SERIALNO varchar(30), OBJ_COMMISS datetime,
 			OBJ_VALUE numeric(24,6), OBJ_CRITICALITY varchar(4), OBJ_NOTUSED varchar(1)!, OBJ_CREATED datetime!,
 			OBJ_LASTSAVED datetime!, OBJ_UPDATECOUNT int!`,
 			[]string{"OBJ_CODE", "OBJ_ORG"},
@@ -116,12 +127,21 @@ func inforTables(g *gen) []*table {
 				return seqRows(len(g.locs)+len(g.assets), func(i int, r []any) []any {
 					if i < len(g.locs) {
 						l := g.locs[i]
+						var parent, parentOrg any
+						if l.parent != "" {
+							parent, parentOrg = l.parent, l.site
+						}
 						return append(r, l.code, l.site, l.desc, "L", "L", "I", inforLocClass[l.typ], nil, nil, nil,
-							nil, nil, nil, nil, nil, nil, "-", base, base, 0)
+							parent, parentOrg, nil, nil, nil, nil, nil, nil, "-", base, base, 0)
 					}
 					a := g.assets[i-len(g.locs)]
+					var parent, parentOrg any
+					if a.parent >= 0 {
+						parent, parentOrg = g.assets[a.parent].tag, a.site
+					}
 					return append(r, a.tag, a.site, a.desc, "A", "A", objStatus[a.status], a.typ.class, "MECH", a.loc, a.site,
-						a.mfr, a.model, a.serial, a.installed, a.cost, strconv.Itoa(a.priority), cb(a.status == 2), a.installed, a.installed, 0)
+						parent, parentOrg, a.mfr, a.model, a.serial, a.installed, a.cost, strconv.Itoa(a.priority), cb(a.status == 2),
+						a.installed, a.installed, 0)
 				})
 			}, index{name: "R5OBJECTS_LASTSAVED", cols: []string{"OBJ_LASTSAVED"}}),
 		t("R5STRUCTURES", `STC_PARENT varchar(30)!, STC_PARENT_ORG varchar(15)!, STC_PARENTTYPE varchar(4)!, STC_CHILD varchar(30)!,
@@ -150,15 +170,23 @@ func inforTables(g *gen) []*table {
 				}
 			}),
 		t("R5PARTS", `PAR_CODE varchar(30)!, PAR_ORG varchar(15)!, PAR_DESC varchar(80), PAR_UOM varchar(30)!, PAR_CLASS varchar(8),
-			PAR_CATEGORY varchar(30), PAR_MANUFACTURER varchar(30), PAR_MANUFACTPART varchar(80), PAR_BASEPRICE numeric(24,6),
-			PAR_AVGPRICE numeric(24,6), PAR_LASTPRICE numeric(24,6), PAR_TOOL varchar(1)!, PAR_NOTUSED varchar(1)!,
-			PAR_LASTSAVED datetime!, PAR_UPDATECOUNT int!`,
+			PAR_CATEGORY varchar(30), PAR_BASEPRICE numeric(24,6), PAR_AVGPRICE numeric(24,6), PAR_LASTPRICE numeric(24,6),
+			PAR_TOOL varchar(1)!, PAR_NOTUSED varchar(1)!, PAR_LASTSAVED datetime!, PAR_UPDATECOUNT int!`,
 			[]string{"PAR_CODE", "PAR_ORG"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(len(g.parts), func(i int, r []any) []any {
 					p := g.parts[i]
-					return append(r, p.num, "*", p.desc, p.uom, p.category, p.category, p.mfr, p.mfrPart, p.cost, round2(p.cost*0.97),
+					return append(r, p.num, "*", p.desc, p.uom, p.category, p.category, p.cost, round2(p.cost*0.97),
 						p.cost, "-", cb(i%41 == 40), base, 0)
+				})
+			}),
+		t("R5PARTMFGS", `MFP_PART varchar(30)!, MFP_PART_ORG varchar(15)!, MFP_MANUFACTURER varchar(30)!, MFP_MANUFACTPART varchar(80),
+			MFP_PRIMARY varchar(1)!, MFP_NOTUSED varchar(1)!, MFP_LASTSAVED datetime!`,
+			[]string{"MFP_PART", "MFP_PART_ORG", "MFP_MANUFACTURER"},
+			func(g *gen) iter.Seq[[]any] {
+				return seqRows(len(g.parts), func(i int, r []any) []any {
+					p := g.parts[i]
+					return append(r, p.num, "*", p.mfr, p.mfrPart, "+", "-", base)
 				})
 			}),
 		t("R5STORES", `STR_CODE varchar(30)!, STR_ORG varchar(15)!, STR_DESC varchar(80), STR_NOTUSED varchar(1)!, STR_LASTSAVED datetime!`,
@@ -170,34 +198,40 @@ func inforTables(g *gen) []*table {
 				})
 			}),
 		t("R5STOCK", `STO_PART varchar(30)!, STO_PART_ORG varchar(15)!, STO_STORE varchar(30)!, STO_QTY numeric(24,6)!,
-			STO_MINQTY numeric(24,6), STO_MAXQTY numeric(24,6), STO_REORDERQTY numeric(24,6), STO_DEFBIN varchar(30),
-			STO_LASTSAVED datetime!, STO_UPDATECOUNT int!`,
+			STO_MINLEV numeric(24,6), STO_ORDLEV numeric(24,6), STO_ORDQTY numeric(24,6), STO_MAXQTY numeric(24,6),
+			STO_DEFAULTBIN varchar(30), STO_LASTSAVED datetime!, STO_UPDATECOUNT int!`,
 			[]string{"STO_PART", "STO_PART_ORG", "STO_STORE"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(len(g.parts)*nSites, func(i int, r []any) []any {
 					p, s, st := g.parts[i/nSites], g.sites[i%nSites], stock(g, i)
-					return append(r, p.num, "*", s.store, st.onHand, st.min, st.max, st.max-st.min, st.bin, st.counted, 0)
+					return append(r, p.num, "*", s.store, st.onHand, st.min, st.min+1, st.max-st.min, st.max, st.bin, st.counted, 0)
 				})
 			}),
 		t("R5PPMS", `PPM_CODE varchar(20)!, PPM_REVISION int!, PPM_ORG varchar(15)!, PPM_DESC varchar(80), PPM_FREQ int,
-			PPM_PERIODUOM varchar(4), PPM_DURATION numeric(12,2), PPM_MRC varchar(8), PPM_JOBTYPE varchar(8),
-			PPM_NOTUSED varchar(1)!, PPM_LASTSAVED datetime!, PPM_UPDATECOUNT int!`,
-			[]string{"PPM_CODE", "PPM_REVISION", "PPM_ORG"},
+			PPM_PERIODUOM varchar(4), PPM_DURATION numeric(12,2), PPM_JOBTYPE varchar(8), PPM_NOTUSED varchar(1)!,
+			PPM_LASTSAVED datetime!, PPM_UPDATECOUNT int!`,
+			[]string{"PPM_CODE", "PPM_REVISION"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(len(g.pms), func(i int, r []any) []any {
 					p := g.pms[i]
-					return append(r, p.num, 0, p.site, p.desc, p.freq, periodUOM[p.unit], p.hours, g.people[p.lead].craft,
+					return append(r, p.num, 0, p.site, p.desc, p.freq, periodUOM[p.unit], p.hours,
 						inforJobType[p.worktype], cb(!p.active), p.last, 0)
 				})
 			}),
-		t("R5PPMOBJECTS", `PPO_PPM varchar(20)!, PPO_REVISION int!, PPO_OBJECT varchar(30)!, PPO_OBJECT_ORG varchar(15)!,
-			PPO_FREQ int, PPO_PERIODUOM varchar(4), PPO_DUE datetime, PPO_LASTSAVED datetime!`,
-			[]string{"PPO_PPM", "PPO_REVISION", "PPO_OBJECT", "PPO_OBJECT_ORG"},
+		t("R5PPMOBJECTS", `PPO_PK int!, PPO_REVISION int!, PPO_PPM varchar(20)!, PPO_ORG varchar(15)!, PPO_OBJECT varchar(30)!,
+			PPO_OBJECT_ORG varchar(15)!, PPO_LOCATION varchar(30), PPO_LOCATION_ORG varchar(15), PPO_FREQ int, PPO_PERIODUOM varchar(4),
+			PPO_DUE datetime, PPO_DEACTIVE datetime, PPO_LASTSAVED datetime!, PPO_UPDATECOUNT int!`,
+			[]string{"PPO_PK", "PPO_REVISION"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(len(g.pms), func(i int, r []any) []any {
 					p := g.pms[i]
 					a := g.assets[p.asset]
-					return append(r, p.num, 0, a.tag, a.site, p.freq, periodUOM[p.unit], p.next, p.last)
+					var deactive any
+					if !p.active {
+						deactive = p.last
+					}
+					return append(r, inforPPOPK(i), 0, p.num, p.site, a.tag, a.site, a.loc, a.site, p.freq, periodUOM[p.unit],
+						p.next, deactive, p.last, 0)
 				})
 			}),
 		t("R5EVENTS", `EVT_CODE varchar(30)!, EVT_ORG varchar(15)!, EVT_DESC varchar(80), EVT_STATUS varchar(4)!, EVT_RSTATUS varchar(4)!,
@@ -206,7 +240,8 @@ func inforTables(g *gen) []*table {
 			EVT_MRC varchar(8)!, EVT_DATE datetime!, EVT_TARGET datetime, EVT_SCHEDEND datetime, EVT_START datetime,
 			EVT_COMPLETED datetime, EVT_PARENT varchar(30), EVT_PPM varchar(20), EVT_PERSON varchar(30), EVT_REPORTED datetime,
 			EVT_CREATED datetime!, EVT_CREATEDBY varchar(30), EVT_ENTEREDBY varchar(30), EVT_FAILURE varchar(8),
-			EVT_DURATION numeric(12,2), EVT_CLASS varchar(8), EVT_LASTSAVED datetime!, EVT_UPDATECOUNT int!`,
+			EVT_DURATION numeric(12,2), EVT_CLASS varchar(8), EVT_LASTSAVED datetime!, EVT_UPDATECOUNT int!,
+			EVT_DUE datetime, EVT_ORIGIN varchar(30), EVT_PPMREV int, EVT_PPOPK int, EVT_DOWNTIMEHRS numeric(12,2)`,
 			[]string{"EVT_CODE"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(g.rows, func(i int, r []any) []any {
@@ -214,9 +249,13 @@ func inforTables(g *gen) []*table {
 					a := g.assets[w.asset]
 					st := inforWOStatus[w.status()]
 					typ := "JOB"
-					var ppm, parent any
+					var ppm, ppmRev, ppoPK, parent any
 					if w.pm >= 0 {
-						typ, ppm = "PPM", g.pms[w.pm].num
+						typ, ppm, ppmRev, ppoPK = "PPM", g.pms[w.pm].num, 0, inforPPOPK(w.pm)
+					}
+					down := 0.0
+					if w.worktype == wtEmergency {
+						down = w.actHours
 					}
 					if w.parent >= 0 {
 						parent = inforEvtCode(w.parent)
@@ -224,8 +263,8 @@ func inforTables(g *gen) []*table {
 					return append(r, inforEvtCode(i), w.site, w.desc, st.code, st.system, typ, typ, inforJobType[w.worktype],
 						strconv.Itoa(w.priority), a.tag, a.site, "A", "A", a.loc, a.site, g.people[w.lead].craft, w.reported,
 						w.schedStart, w.schedEnd, tv(w.actStart), tv(w.actEnd), parent, ppm, g.people[w.lead].id, w.reported,
-						w.reported, g.people[w.reportedBy].id, g.people[w.reportedBy].id, nv(w.failure), w.estHours, nil,
-						w.changed, len(w.history)-1)
+						w.reported, g.people[w.reportedBy].id, g.people[w.reportedBy].id, nv(w.failure), inforDays(w.estHours), nil,
+						w.changed, len(w.history)-1, w.targComp, g.people[w.reportedBy].id, ppmRev, ppoPK, down)
 				})
 			}, index{name: "R5EVENTS_LASTSAVED", cols: []string{"EVT_LASTSAVED"}},
 			index{name: "R5EVENTS_OBJECT", cols: []string{"EVT_OBJECT", "EVT_OBJECT_ORG"}}),
@@ -267,6 +306,10 @@ func inforTables(g *gen) []*table {
 			}),
 	}
 }
+
+// inforDays is EVT_DURATION for an estimate in hours: EAM counts a work
+// order's duration in days, at least one.
+func inforDays(hours float64) float64 { return float64(max(1, int(math.Ceil(hours/8)))) }
 
 // inforPOStatus maps the generic PO state onto the index in poStatus.
 func inforPOStatus(s int) int {
@@ -387,11 +430,12 @@ func inforCreate(ctx context.Context, m *Mutator, tx execer, rec changeSet) (boo
 	if _, err := tx.exec(ctx, sq(`insert into R5EVENTS (EVT_CODE, EVT_ORG, EVT_DESC, EVT_STATUS, EVT_RSTATUS, EVT_TYPE, EVT_RTYPE,
 		EVT_JOBTYPE, EVT_PRIORITY, EVT_OBJECT, EVT_OBJECT_ORG, EVT_OBTYPE, EVT_OBRTYPE, EVT_LOCATION, EVT_LOCATION_ORG, EVT_MRC,
 		EVT_DATE, EVT_TARGET, EVT_SCHEDEND, EVT_START, EVT_COMPLETED, EVT_PARENT, EVT_PPM, EVT_PERSON, EVT_REPORTED, EVT_CREATED,
-		EVT_CREATEDBY, EVT_ENTEREDBY, EVT_FAILURE, EVT_DURATION, EVT_CLASS, EVT_LASTSAVED, EVT_UPDATECOUNT)
-		values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		EVT_CREATEDBY, EVT_ENTEREDBY, EVT_FAILURE, EVT_DURATION, EVT_CLASS, EVT_LASTSAVED, EVT_UPDATECOUNT, EVT_DUE, EVT_ORIGIN,
+		EVT_DOWNTIMEHRS)
+		values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		code, a[1], desc, "A", "A", "JOB", "JOB", "CORR", strconv.Itoa(1+m.r.IntN(4)), a[0], a[1], "A", "A", nv(a[4]), a[1],
 		st.crafts[p], now, nil, nil, nil, nil, nil, nil, st.people[p], now, now, by, by, pick(m.r, t.failures),
-		float64(1+m.r.IntN(8)), nil, now, 0); err != nil {
+		inforDays(float64(1+m.r.IntN(8))), nil, now, 0, now.AddDate(0, 0, 7), by, 0.0); err != nil {
 		return false, fmt.Errorf("insert R5EVENTS: %w", err)
 	}
 	rec.add("R5EVENTS", inserted, code)

@@ -9,23 +9,55 @@ import (
 	"time"
 )
 
-// MP2 (Datastream, later Infor MP2). Facts imitated: short table names (WO,
-// WOEQLIST, EQUIP, INVY, STOCK, VENDOR, POHEADER, PURREQ, EMP, TASK); work
-// order status is a single letter, O open and C closed; and no table has a
-// modified-date column, so a reader detects changes by comparing row hashes.
+// MP2 (Datastream, later Infor MP2). Table and column names follow the
+// public MP2 5.0 schema: short table names (WO, WOEQLIST, EQUIP, EQXREF,
+// INVY, SITEINFO, STOCK, VENDOR, POHEADER, PURREQ, EMP, TASK, TASKEQ);
+// work orders keyed by (WONUM, CLOSEDATE), where an open work order carries
+// the placeholder close date 1900-01-01 and closing one sets the real date
+// (so closing changes the key) and its single-letter STATUS to C; the
+// equipment of a work order is listed in WOEQLIST, not on WO; dates and
+// times of day live in separate columns (REQUESTDATE, REQUESTTIME); stock
+// limits are per item and site in SITEINFO; and no table has a column that
+// records when a row changed, so a reader detects changes by comparing row
+// hashes.
 
 var mp2Type = map[int]string{wtCorrective: "CM", wtPreventive: "PM", wtEmergency: "EM", wtInspection: "INSP", wtProject: "PROJECT"}
 
-func mp2Status(stage int) string {
-	if stage >= stComplete {
-		return "C"
-	}
-	return "O"
-}
+// mp2Open is the CLOSEDATE of work orders and purchase orders that are not
+// closed.
+var mp2Open = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// mp2POStatus names the generic purchase order states. MP2's POHEADER.STATUS
+// is free text; these are the demo's values.
+var mp2POStatus = []string{"PENDING", "OPEN", "PARTIAL", "RECEIVED", "CANCELLED"}
+
+// mp2DateUnit names TASKEQ.DATEUNIT for the plan units of the plant model.
+var mp2DateUnit = map[string]string{"DAYS": "Days", "WEEKS": "Weeks", "MONTHS": "Months", "YEARS": "Years"}
 
 func mp2WONUM(i int) string           { return strconv.Itoa(100001 + i) }
 func mp2EQNUM(g *gen, a asset) string { return g.siteByID(a.site).prefix + "-" + a.tag }
 func mp2PONUM(i int) string           { return "P" + strconv.Itoa(200001+i) }
+
+// mp2Day is the date part of a time, as MP2's date columns hold it.
+func mp2Day(t time.Time) time.Time { return t.Truncate(24 * time.Hour) }
+
+// mp2Clock is the time-of-day part, on the placeholder date, as MP2's time
+// columns hold it.
+func mp2Clock(t time.Time) time.Time { return mp2Open.Add(t.Sub(mp2Day(t))) }
+
+func mp2DayOrNil(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return mp2Day(t)
+}
+
+func mp2ClockOrNil(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return mp2Clock(t)
+}
 
 func mp2System() *system {
 	return &system{name: "mp2", workOrders: "WO", tables: mp2Tables, mutator: mp2Mutator}
@@ -36,160 +68,209 @@ func mp2Tables(g *gen) []*table {
 	t := func(name, spec string, key []string, rows func(g *gen) iter.Seq[[]any], more ...index) *table {
 		return &table{name: name, cols: cols(spec), key: key, indexes: more, rows: rows}
 	}
-	freq := map[string]string{"DAYS": "D", "WEEKS": "W", "MONTHS": "M", "YEARS": "Y"}
+	yn := map[bool]string{true: "Y", false: "N"}
 	return []*table{
-		t("EMP", `EMPCODE varchar(15)!, FIRSTNAME varchar(20), LASTNAME varchar(30), CRAFT varchar(15), SITEID varchar(15),
-			PHONE varchar(20), EMAIL varchar(60), ACTIVE varchar(1)`,
+		t("EMP", `EMPCODE varchar(15)!, LASTNAME varchar(15), FIRSTNAME varchar(15), PHONE varchar(30), CRAFT varchar(10),
+			SHIFT varchar(2), HIREDATE datetime`,
 			[]string{"EMPCODE"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(len(g.people), func(i int, r []any) []any {
 					p := g.people[i]
-					act := "Y"
-					if !p.active {
-						act = "N"
-					}
-					return append(r, p.id, p.first, p.last, p.craft, p.site, p.phone, p.email, act)
+					return append(r, p.id, p.last, p.first, p.phone, p.craft, []string{"1", "1", "2", "3"}[i%4],
+						g.now.AddDate(-1-i%20, -(i%12), 0).Truncate(24*time.Hour))
 				})
 			}),
-		t("VENDOR", `VENDORID varchar(15)!, NAME varchar(40), ADDR1 varchar(40), CITY varchar(25), STATE varchar(2), ZIP varchar(10),
-			PHONE varchar(20), EMAIL varchar(60), TERMS varchar(15)`,
+		t("VENDOR", `VENDORID varchar(12)!, NAME varchar(40), ADDR1 varchar(35), CITY varchar(20), STATE varchar(12), ZIP varchar(10),
+			COUNTRY varchar(15), PHONE varchar(30), TERMS varchar(20), MP2CURRENCY varchar(15)`,
 			[]string{"VENDORID"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(len(g.vendors), func(i int, r []any) []any {
 					v := g.vendors[i]
-					return append(r, v.code, v.name, fmt.Sprintf("%d Commerce St", 100+i*7), v.city, v.state, v.zip, v.phone, v.email, v.terms)
+					return append(r, v.code, v.name, fmt.Sprintf("%d Commerce St", 100+i*7), v.city, v.state, v.zip, "USA", v.phone,
+						v.terms, "US DOLLAR")
 				})
 			}),
-		t("EQUIP", `EQNUM varchar(25)!, DESCRIPTION varchar(70), LOCATION varchar(25), SITEID varchar(15)!, DEPARTMENT varchar(15),
-			EQTYPE varchar(15), MFG varchar(25), MODELNUM varchar(25), SERIALNUM varchar(25), INSTALLDATE datetime,
-			PURCHASECOST numeric(12,2), PRIORITY int, INSERVICE varchar(1)`,
+		t("EQUIP", `EQNUM varchar(30)!, EQTYPE varchar(8), DESCRIPTION varchar(70), INSERVICE varchar(1), LOCATION varchar(30),
+			SUBLOCATION1 varchar(30), DEPT varchar(10), SERIALNUM varchar(30), MODELNUM varchar(30), MANUFACTURER varchar(25),
+			PURCHDATE datetime, ORIGINALCOST numeric(12,2), PRIORITY int`,
 			[]string{"EQNUM"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(len(g.assets), func(i int, r []any) []any {
 					a := g.assets[i]
-					return append(r, mp2EQNUM(g, a), a.desc, a.loc, a.site, "MAINT", a.typ.class, a.mfr, a.model, a.serial,
-						a.installed, a.cost, a.priority, map[bool]string{true: "Y", false: "N"}[a.status == 0])
+					return append(r, mp2EQNUM(g, a), a.typ.class, a.desc, yn[a.status == 0], a.loc, nil, "MAINT", a.serial, a.model,
+						a.mfr, a.installed, a.cost, a.priority)
 				})
-			}, index{name: "EQUIP_SITE", cols: []string{"SITEID", "LOCATION"}}),
-		t("INVY", `ITEMNUM varchar(20)!, DESCRIPTION varchar(60), UOM varchar(6), ITEMTYPE varchar(15), MFG varchar(25),
-			MFGPARTNUM varchar(25), AVGCOST numeric(12,4), LASTCOST numeric(12,4), ACTIVE varchar(1)`,
+			}, index{name: "EQUIP_LOCATION", cols: []string{"LOCATION"}}),
+		// EQXREF records that a piece of equipment (SUBUNIT) is part of
+		// another (UNIT): the motor of a pump.
+		t("EQXREF", `SUBUNIT varchar(30)!, UNIT varchar(30), DESCRIPTION varchar(50)`,
+			[]string{"SUBUNIT"},
+			func(g *gen) iter.Seq[[]any] {
+				return func(yield func([]any) bool) {
+					var r []any
+					for _, a := range g.assets {
+						if a.parent < 0 {
+							continue
+						}
+						if !yield(append(r[:0], mp2EQNUM(g, a), mp2EQNUM(g, g.assets[a.parent]), "Driver")) {
+							return
+						}
+					}
+				}
+			}),
+		t("INVY", `ITEMNUM varchar(25)!, DESCRIPTION varchar(60), TYPE varchar(8), UOM varchar(8), OEMMFG varchar(25),
+			CLASS varchar(6), DATEADDED datetime, LASTEDITDATE datetime`,
 			[]string{"ITEMNUM"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(len(g.parts), func(i int, r []any) []any {
 					p := g.parts[i]
-					return append(r, p.num, p.desc, p.uom, p.category, p.mfr, p.mfrPart, round2(p.cost*0.97), p.cost,
-						map[bool]string{true: "N", false: "Y"}[i%41 == 40])
+					added := g.now.AddDate(-5, 0, -i%365).Truncate(24 * time.Hour)
+					var edited any
+					if i%3 == 0 {
+						edited = added.AddDate(1, 0, 0)
+					}
+					return append(r, p.num, p.desc, p.category, p.uom, p.mfr, "SPARE", added, edited)
 				})
 			}),
-		t("STOCK", `ITEMNUM varchar(20)!, WAREHOUSEID varchar(15)!, SITEID varchar(15)!, LOCATION varchar(15), QTYONHAND numeric(12,2)!,
-			MINSTOCKLEVEL numeric(12,2), MAXSTOCKLEVEL numeric(12,2), REORDERPOINT numeric(12,2)`,
-			[]string{"ITEMNUM", "WAREHOUSEID", "SITEID"},
+		t("SITEINFO", `ITEMNUM varchar(25)!, SITE varchar(15)!, REORDERPOINT numeric(12,2), REORDERQTY numeric(12,2),
+			STOCKITEM varchar(1), MINSTOCKLEVEL numeric(12,2), MAXSTOCKLEVEL numeric(12,2)`,
+			[]string{"ITEMNUM", "SITE"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(len(g.parts)*nSites, func(i int, r []any) []any {
 					p, s, st := g.parts[i/nSites], g.sites[i%nSites], stock(g, i)
-					return append(r, p.num, s.store, s.id, st.bin, st.onHand, st.min, st.max, st.min+1)
+					return append(r, p.num, s.id, st.min+1, st.max-st.min, "Y", st.min, st.max)
 				})
 			}),
-		t("TASK", `TASKNUM varchar(15)!, DESCRIPTION varchar(70), WOTYPE varchar(15), PRIORITY int, ESTHOURS numeric(8,2), CRAFT varchar(15)`,
+		t("STOCK", `ITEMNUM varchar(25)!, SITE varchar(15)!, LOCATION varchar(15)!, QTYONHAND numeric(12,2)`,
+			[]string{"ITEMNUM", "SITE", "LOCATION"},
+			func(g *gen) iter.Seq[[]any] {
+				return seqRows(len(g.parts)*nSites, func(i int, r []any) []any {
+					p, s, st := g.parts[i/nSites], g.sites[i%nSites], stock(g, i)
+					return append(r, p.num, s.id, st.bin, st.onHand)
+				})
+			}),
+		t("TASK", `TASKNUM varchar(20)!, DESCRIPTION varchar(72), WOTYPE varchar(9), PRIORITY int, ASSIGNEDTO varchar(15)`,
 			[]string{"TASKNUM"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(len(g.pms), func(i int, r []any) []any {
 					p := g.pms[i]
-					return append(r, p.num, p.desc, mp2Type[p.worktype], 3, p.hours, g.people[p.lead].craft)
+					return append(r, p.num, p.desc, mp2Type[p.worktype], 3, g.people[p.lead].id)
 				})
 			}),
-		t("TASKEQ", `TASKNUM varchar(15)!, EQNUM varchar(25)!, SITEID varchar(15)!, FREQUENCY int, FREQUNIT varchar(1),
-			LASTPERFORMED datetime, NEXTDUE datetime, ACTIVE varchar(1)`,
+		// TASKEQ schedules a task on a piece of equipment: every NUMOFDATE
+		// DATEUNITs, next due NEXTDUEDATE.
+		t("TASKEQ", `TASKNUM varchar(20)!, EQNUM varchar(30)!, LOCATION varchar(30), DESCRIPTION varchar(72), NEXTDUEDATE datetime,
+			LASTPERFDATE datetime, SCHEDTYPE varchar(1), TASKDURATION numeric(8,2), DATEUNIT varchar(15), NUMOFDATE int`,
 			[]string{"TASKNUM", "EQNUM"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(len(g.pms), func(i int, r []any) []any {
 					p := g.pms[i]
-					return append(r, p.num, mp2EQNUM(g, g.assets[p.asset]), p.site, p.freq, freq[p.unit], p.last, p.next,
-						map[bool]string{true: "Y", false: "N"}[p.active])
+					a := g.assets[p.asset]
+					return append(r, p.num, mp2EQNUM(g, a), a.loc, p.desc, p.next, p.last, "F", p.hours, mp2DateUnit[p.unit], p.freq)
 				})
 			}),
-		t("WO", `WONUM varchar(15)!, DESCRIPTION varchar(70), STATUS varchar(1)!, PRIORITY int, TYPE varchar(15), EQNUM varchar(25),
-			LOCATION varchar(25), SITEID varchar(15)!, TASKNUM varchar(15), ORIGINATOR varchar(15), ASSIGNEDTO varchar(15),
-			REQUESTDATE datetime, SCHEDDATE datetime, DUEDATE datetime, STARTDATE datetime, COMPLETIONDATE datetime,
-			CLOSEDATE datetime, ESTHOURS numeric(8,2), ACTHOURS numeric(8,2), FAILURECODE varchar(15), DOWNTIME numeric(8,2)`,
-			[]string{"WONUM"},
+		t("WO", `WONUM varchar(10)!, CLOSEDATE datetime!, TASKNUM varchar(20), TASKDESC varchar(72), WOTYPE varchar(9),
+			SCHEDSTARTDATE datetime, SCHEDFINISHDATE datetime, ASSIGNEDTO varchar(15), PRIORITY int, STATUS varchar(1),
+			REQUESTDATE datetime, REQUESTTIME datetime, ORIGINATOR varchar(25), COMPLETIONDATE datetime, COMPLETIONTIME datetime,
+			ESTDURATION numeric(8,2), ACTUALDURATION numeric(8,2)`,
+			[]string{"WONUM", "CLOSEDATE"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(g.rows, func(i int, r []any) []any {
 					w := g.wo(i)
-					a := g.assets[w.asset]
 					var task any
 					if w.pm >= 0 {
 						task = g.pms[w.pm].num
 					}
-					var closed any
-					if w.status() == stClosed || w.status() == stCancelled {
-						closed = w.changed
-					}
+					status, closed := mp2WOStatus(w)
 					desc := w.desc
-					if len(desc) > 70 {
-						desc = desc[:70]
+					if len(desc) > 72 {
+						desc = desc[:72]
 					}
-					down := 0.0
-					if w.worktype == wtEmergency {
-						down = w.actHours
-					}
-					return append(r, mp2WONUM(i), desc, mp2Status(w.status()), w.priority, mp2Type[w.worktype], mp2EQNUM(g, a),
-						a.loc, w.site, task, g.people[w.reportedBy].id, g.people[w.lead].id, w.reported, w.schedStart, w.targComp,
-						tv(w.actStart), tv(w.actEnd), closed, w.estHours, w.actHours, nv(w.failure), down)
+					return append(r, mp2WONUM(i), closed, task, desc, mp2Type[w.worktype], mp2Day(w.schedStart), mp2Day(w.schedEnd),
+						g.people[w.lead].id, w.priority, status, mp2Day(w.reported), mp2Clock(w.reported), g.people[w.reportedBy].id,
+						mp2DayOrNil(w.actEnd), mp2ClockOrNil(w.actEnd), w.estHours, w.actHours)
 				})
-			}, index{name: "WO_SITE_STATUS", cols: []string{"SITEID", "STATUS"}}),
-		t("WOEQLIST", `WONUM varchar(15)!, EQNUM varchar(25)!, SITEID varchar(15)!, SEQNUM int!`,
-			[]string{"WONUM", "EQNUM"},
+			}, index{name: "WO_STATUS", cols: []string{"STATUS"}}),
+		t("WOEQLIST", `WONUM varchar(10)!, CLOSEDATE datetime!, EQNUM varchar(30)!, LOCATION varchar(30)!, SUBLOCATION1 varchar(30),
+			DEPARTMENT varchar(10), DOWNTIME numeric(8,2), PRIORITY int, EQDESC varchar(70), RFOCODE varchar(8)`,
+			[]string{"WONUM", "CLOSEDATE", "EQNUM", "LOCATION"},
 			func(g *gen) iter.Seq[[]any] {
 				return func(yield func([]any) bool) {
 					var r []any
 					for i := range g.rows {
 						w := g.wo(i)
 						a := g.assets[w.asset]
-						if !yield(append(r[:0], mp2WONUM(i), mp2EQNUM(g, a), w.site, 1)) {
+						_, closed := mp2WOStatus(w)
+						down := 0.0
+						if w.worktype == wtEmergency {
+							down = w.actHours
+						}
+						if !yield(append(r[:0], mp2WONUM(i), closed, mp2EQNUM(g, a), a.loc, nil, "MAINT", down, w.priority, a.desc,
+							nv(w.failure))) {
 							return
 						}
 						// Work on a driven machine usually lists its motor too.
 						if a.parent < 0 && w.asset+1 < len(g.assets) && g.assets[w.asset+1].parent == w.asset && i%3 == 0 {
-							if !yield(append(r[:0], mp2WONUM(i), mp2EQNUM(g, g.assets[w.asset+1]), w.site, 2)) {
+							m := g.assets[w.asset+1]
+							if !yield(append(r[:0], mp2WONUM(i), closed, mp2EQNUM(g, m), m.loc, nil, "MAINT", 0.0, w.priority, m.desc, nil)) {
 								return
 							}
 						}
 					}
 				}
 			}),
-		t("POHEADER", `PONUM varchar(15)!, VENDORID varchar(15)!, SITEID varchar(15), ORDERDATE datetime, DUEDATE datetime,
-			STATUS varchar(1)!, BUYER varchar(15), TOTALCOST numeric(12,2), CURRENCY varchar(3)`,
-			[]string{"PONUM"},
+		t("POHEADER", `PONUM varchar(20)!, RELEASENUM int!, CLOSEDATE datetime!, STATUS varchar(12), POTYPE varchar(8),
+			VENDORID varchar(12), BUYER varchar(15), SUBTOTAL numeric(12,2), MP2CURRENCY varchar(15), ORDERDATE datetime,
+			TERMS varchar(20), WONUM varchar(10)`,
+			[]string{"PONUM", "RELEASENUM", "CLOSEDATE"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(g.nPO, func(i int, r []any) []any {
 					p := g.po(i)
-					return append(r, mp2PONUM(i), g.vendors[p.vendor].code, p.site, p.ordered, p.required,
-						[]string{"O", "O", "P", "C", "X"}[p.status], g.people[p.buyer].id, p.total(), "USD")
+					closed := mp2Open
+					if p.status >= 3 {
+						closed = mp2Day(p.required)
+					}
+					var wo any
+					if p.wo >= 0 {
+						wo = mp2WONUM(p.wo)
+					}
+					return append(r, mp2PONUM(i), 0, closed, mp2POStatus[p.status], "STOCK", g.vendors[p.vendor].code,
+						g.people[p.buyer].id, p.total(), "US DOLLAR", mp2Day(p.ordered), g.vendors[p.vendor].terms, wo)
 				})
 			}),
-		t("PURREQ", `PONUM varchar(15)!, SEQNUM int!, ITEMNUM varchar(20), DESCRIPTION varchar(60), QTYREQUESTED numeric(12,2)!,
-			QTYRECEIVED numeric(12,2)!, UNITCOST numeric(12,4)!, UOM varchar(6), WONUM varchar(15), WAREHOUSEID varchar(15),
-			DUEDATE datetime`,
-			[]string{"PONUM", "SEQNUM"},
+		t("PURREQ", `SEQNUM int!, CLOSEDATE datetime!, PONUM varchar(20), RELEASENUM int, ITEMNUM varchar(25),
+			DESCRIPTIONONPO varchar(60), QTYREQUESTED numeric(12,2), QTYRECEIVED numeric(12,2), UNITCOST numeric(12,4),
+			TOTAL numeric(12,2), UOM varchar(8), DUEDATE datetime, ORDERSITE varchar(15)`,
+			[]string{"SEQNUM", "CLOSEDATE"},
 			func(g *gen) iter.Seq[[]any] {
 				return func(yield func([]any) bool) {
 					var r []any
+					seq := 0
 					for p, li := range g.poLines {
 						l := p.lines[li]
 						pt := g.parts[l.part]
-						var wo any
-						if p.wo >= 0 {
-							wo = mp2WONUM(p.wo)
+						seq++
+						closed := mp2Open
+						if p.status >= 3 {
+							closed = mp2Day(p.required)
 						}
-						if !yield(append(r[:0], mp2PONUM(p.i), li+1, pt.num, pt.desc, l.qty, l.received, l.price, pt.uom, wo,
-							g.siteByID(p.site).store, p.required)) {
+						if !yield(append(r[:0], seq, closed, mp2PONUM(p.i), 0, pt.num, pt.desc, l.qty, l.received, l.price,
+							round2(l.qty*l.price), pt.uom, mp2Day(p.required), p.site)) {
 							return
 						}
 					}
 				}
-			}),
+			}, index{name: "PURREQ_PONUM", cols: []string{"PONUM", "RELEASENUM"}}),
 	}
+}
+
+// mp2WOStatus is a work order's STATUS and CLOSEDATE: closing (or
+// cancelling) sets C and the close date; everything else is open.
+func mp2WOStatus(w workOrder) (string, time.Time) {
+	if w.status() == stClosed || w.status() == stCancelled {
+		return "C", mp2Day(w.changed)
+	}
+	return "O", mp2Open
 }
 
 type mp2State struct {
@@ -233,52 +314,78 @@ func mp2Mutator(ctx context.Context, m *Mutator) ([]mutation, error) {
 	}, nil
 }
 
+// mp2WO picks a work order: WONUM, STATUS, ESTDURATION, PRIORITY,
+// SCHEDSTARTDATE.
 func mp2WO(ctx context.Context, m *Mutator, tx execer) ([]string, error) {
 	st := m.state.(*mp2State)
-	return row(ctx, tx, `select WONUM, STATUS, ESTHOURS, PRIORITY, SCHEDDATE from WO where WONUM = ?`, strconv.FormatInt(100001+m.r.Int64N(st.nextWO-100001), 10))
+	return row(ctx, tx, `select WONUM, STATUS, ESTDURATION, PRIORITY, SCHEDSTARTDATE from WO where WONUM = ?`,
+		strconv.FormatInt(100001+m.r.Int64N(st.nextWO-100001), 10))
 }
 
+// mp2OpenKey is the text of the placeholder CLOSEDATE in a reported key.
+var mp2OpenKey = mp2Open.Format(sqliteTime)
+
+// mp2Close closes an open work order. CLOSEDATE is part of the key of WO
+// and WOEQLIST, so the rows change keys: reported as deleted and inserted.
 func mp2Close(ctx context.Context, m *Mutator, tx execer, rec changeSet) (bool, error) {
 	w, err := mp2WO(ctx, m, tx)
 	if err != nil || w == nil || w[1] != "O" {
 		return false, err
 	}
 	now := m.now()
-	if err := exec1(ctx, tx, `update WO set STATUS = ?, STARTDATE = coalesce(STARTDATE, ?), COMPLETIONDATE = ?, CLOSEDATE = ?,
-		ACTHOURS = ? where WONUM = ?`, "C", now.Add(-3*time.Hour), now, now, atof(w[2]), w[0]); err != nil {
+	closed := mp2Day(now)
+	eqs, err := queryStrings(ctx, tx, sq(`select EQNUM, LOCATION from WOEQLIST where WONUM = ? and CLOSEDATE = ?`), w[0], mp2Open)
+	if err != nil {
+		return false, err
+	}
+	if err := exec1(ctx, tx, `update WO set STATUS = ?, CLOSEDATE = ?, COMPLETIONDATE = coalesce(COMPLETIONDATE, ?),
+		COMPLETIONTIME = coalesce(COMPLETIONTIME, ?), ACTUALDURATION = ? where WONUM = ? and CLOSEDATE = ?`,
+		"C", closed, closed, mp2Clock(now), atof(w[2]), w[0], mp2Open); err != nil {
 		return false, fmt.Errorf("update WO: %w", err)
 	}
-	rec.add("WO", updated, w[0])
+	closedKey := closed.Format(sqliteTime)
+	rec.add("WO", deleted, key(w[0], mp2OpenKey))
+	rec.add("WO", inserted, key(w[0], closedKey))
+	if _, err := tx.exec(ctx, sq(`update WOEQLIST set CLOSEDATE = ? where WONUM = ? and CLOSEDATE = ?`), closed, w[0], mp2Open); err != nil {
+		return false, fmt.Errorf("update WOEQLIST: %w", err)
+	}
+	for _, e := range eqs {
+		rec.add("WOEQLIST", deleted, key(w[0], mp2OpenKey, e[0], e[1]))
+		rec.add("WOEQLIST", inserted, key(w[0], closedKey, e[0], e[1]))
+	}
 	return true, nil
 }
 
 func mp2Create(ctx context.Context, m *Mutator, tx execer, rec changeSet) (bool, error) {
 	st := m.state.(*mp2State)
-	a, err := row(ctx, tx, `select EQNUM, DESCRIPTION, LOCATION, SITEID, EQTYPE from EQUIP order by EQNUM limit 1 offset ?`, m.r.Int64N(st.nEquip))
+	a, err := row(ctx, tx, `select EQNUM, DESCRIPTION, LOCATION, EQTYPE from EQUIP order by EQNUM limit 1 offset ?`, m.r.Int64N(st.nEquip))
 	if err != nil || a == nil {
 		return false, err
 	}
-	t := eqTypeByClass(a[4])
+	t := eqTypeByClass(a[3])
 	desc := fmt.Sprintf(pick(m.r, t.fixes), a[1])
 	desc = strings.ToUpper(desc[:1]) + desc[1:]
-	if len(desc) > 70 {
-		desc = desc[:70]
+	if len(desc) > 72 {
+		desc = desc[:72]
 	}
 	wonum := strconv.FormatInt(st.nextWO, 10)
 	st.nextWO++
 	now := m.now()
-	if _, err := tx.exec(ctx, sq(`insert into WO (WONUM, DESCRIPTION, STATUS, PRIORITY, TYPE, EQNUM, LOCATION, SITEID, TASKNUM,
-		ORIGINATOR, ASSIGNEDTO, REQUESTDATE, SCHEDDATE, DUEDATE, STARTDATE, COMPLETIONDATE, CLOSEDATE, ESTHOURS, ACTHOURS,
-		FAILURECODE, DOWNTIME) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		wonum, desc, "O", 1+m.r.IntN(4), "CM", a[0], nv(a[2]), a[3], nil, pick(m.r, st.people), pick(m.r, st.people),
-		now, now.AddDate(0, 0, 1), now.AddDate(0, 0, 7), nil, nil, nil, float64(1+m.r.IntN(8)), 0.0, pick(m.r, t.failures), 0.0); err != nil {
+	prio := 1 + m.r.IntN(4)
+	if _, err := tx.exec(ctx, sq(`insert into WO (WONUM, CLOSEDATE, TASKNUM, TASKDESC, WOTYPE, SCHEDSTARTDATE, SCHEDFINISHDATE,
+		ASSIGNEDTO, PRIORITY, STATUS, REQUESTDATE, REQUESTTIME, ORIGINATOR, COMPLETIONDATE, COMPLETIONTIME, ESTDURATION,
+		ACTUALDURATION) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		wonum, mp2Open, nil, desc, "CM", mp2Day(now.AddDate(0, 0, 1)), mp2Day(now.AddDate(0, 0, 7)), pick(m.r, st.people), prio,
+		"O", mp2Day(now), mp2Clock(now), pick(m.r, st.people), nil, nil, float64(1+m.r.IntN(8)), 0.0); err != nil {
 		return false, fmt.Errorf("insert WO: %w", err)
 	}
-	rec.add("WO", inserted, wonum)
-	if _, err := tx.exec(ctx, sq(`insert into WOEQLIST (WONUM, EQNUM, SITEID, SEQNUM) values (?, ?, ?, ?)`), wonum, a[0], a[3], 1); err != nil {
+	rec.add("WO", inserted, key(wonum, mp2OpenKey))
+	if _, err := tx.exec(ctx, sq(`insert into WOEQLIST (WONUM, CLOSEDATE, EQNUM, LOCATION, SUBLOCATION1, DEPARTMENT, DOWNTIME,
+		PRIORITY, EQDESC, RFOCODE) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		wonum, mp2Open, a[0], a[2], nil, "MAINT", 0.0, prio, a[1], pick(m.r, t.failures)); err != nil {
 		return false, fmt.Errorf("insert WOEQLIST: %w", err)
 	}
-	rec.add("WOEQLIST", inserted, key(wonum, a[0]))
+	rec.add("WOEQLIST", inserted, key(wonum, mp2OpenKey, a[0], a[2]))
 	return true, nil
 }
 
@@ -290,22 +397,22 @@ func mp2Edit(ctx context.Context, m *Mutator, tx execer, rec changeSet) (bool, e
 	// Without a change column, an update that leaves the row as it was is
 	// no change at all; skip those so that Changes stays exact.
 	if m.r.IntN(2) == 0 {
-		d := m.now().AddDate(0, 0, 1+m.r.IntN(10)).Truncate(24 * time.Hour)
+		d := mp2Day(m.now().AddDate(0, 0, 1+m.r.IntN(10)))
 		if d.Format(sqliteTime) == w[4] {
 			return false, nil
 		}
-		err = exec1(ctx, tx, `update WO set SCHEDDATE = ? where WONUM = ?`, d, w[0])
+		err = exec1(ctx, tx, `update WO set SCHEDSTARTDATE = ? where WONUM = ? and CLOSEDATE = ?`, d, w[0], mp2Open)
 	} else {
 		p := 1 + m.r.IntN(4)
 		if strconv.Itoa(p) == w[3] {
 			return false, nil
 		}
-		err = exec1(ctx, tx, `update WO set PRIORITY = ? where WONUM = ?`, p, w[0])
+		err = exec1(ctx, tx, `update WO set PRIORITY = ? where WONUM = ? and CLOSEDATE = ?`, p, w[0], mp2Open)
 	}
 	if err != nil {
 		return false, fmt.Errorf("update WO: %w", err)
 	}
-	rec.add("WO", updated, w[0])
+	rec.add("WO", updated, key(w[0], mp2OpenKey))
 	return true, nil
 }
 
@@ -315,20 +422,20 @@ func mp2Delete(ctx context.Context, m *Mutator, tx execer, rec changeSet) (bool,
 	if err != nil || w == nil || w[1] != "O" || w[0] == strconv.FormatInt(st.nextWO-1, 10) {
 		return false, err
 	}
-	eqs, err := queryStrings(ctx, tx, sq(`select EQNUM from WOEQLIST where WONUM = ?`), w[0])
+	eqs, err := queryStrings(ctx, tx, sq(`select EQNUM, LOCATION from WOEQLIST where WONUM = ? and CLOSEDATE = ?`), w[0], mp2Open)
 	if err != nil {
 		return false, err
 	}
-	if _, err := tx.exec(ctx, sq(`delete from WOEQLIST where WONUM = ?`), w[0]); err != nil {
+	if _, err := tx.exec(ctx, sq(`delete from WOEQLIST where WONUM = ? and CLOSEDATE = ?`), w[0], mp2Open); err != nil {
 		return false, fmt.Errorf("delete WOEQLIST: %w", err)
 	}
 	for _, e := range eqs {
-		rec.add("WOEQLIST", deleted, key(w[0], e[0]))
+		rec.add("WOEQLIST", deleted, key(w[0], mp2OpenKey, e[0], e[1]))
 	}
-	if err := exec1(ctx, tx, `delete from WO where WONUM = ?`, w[0]); err != nil {
+	if err := exec1(ctx, tx, `delete from WO where WONUM = ? and CLOSEDATE = ?`, w[0], mp2Open); err != nil {
 		return false, fmt.Errorf("delete WO: %w", err)
 	}
-	rec.add("WO", deleted, w[0])
+	rec.add("WO", deleted, key(w[0], mp2OpenKey))
 	return true, nil
 }
 
@@ -349,43 +456,49 @@ func mp2EditEquip(ctx context.Context, m *Mutator, tx execer, rec changeSet) (bo
 	return true, nil
 }
 
+// mp2Receive receives one open purchase line in full. MP2 closes a
+// received order in a separate step, so CLOSEDATE (part of the keys) stays.
 func mp2Receive(ctx context.Context, m *Mutator, tx execer, rec changeSet) (bool, error) {
 	st := m.state.(*mp2State)
 	ponum := mp2PONUM(int(m.r.Int64N(max(st.maxPO, 1))))
-	h, err := row(ctx, tx, `select STATUS, SITEID from POHEADER where PONUM = ?`, ponum)
-	if err != nil || h == nil || (h[0] != "O" && h[0] != "P") {
+	h, err := row(ctx, tx, `select STATUS from POHEADER where PONUM = ? and RELEASENUM = ? and CLOSEDATE = ?`, ponum, 0, mp2Open)
+	if err != nil || h == nil || (h[0] != "OPEN" && h[0] != "PARTIAL") {
 		return false, err
 	}
-	l, err := row(ctx, tx, `select SEQNUM, QTYREQUESTED, QTYRECEIVED, ITEMNUM, WAREHOUSEID from PURREQ
-		where PONUM = ? and QTYRECEIVED < QTYREQUESTED order by SEQNUM limit 1`, ponum)
+	l, err := row(ctx, tx, `select SEQNUM, QTYREQUESTED, QTYRECEIVED, ITEMNUM, ORDERSITE from PURREQ
+		where PONUM = ? and RELEASENUM = ? and CLOSEDATE = ? and QTYRECEIVED < QTYREQUESTED order by SEQNUM limit 1`, ponum, 0, mp2Open)
 	if err != nil || l == nil {
 		return false, err
 	}
-	if err := exec1(ctx, tx, `update PURREQ set QTYRECEIVED = QTYREQUESTED where PONUM = ? and SEQNUM = ?`, ponum, atoi(l[0])); err != nil {
+	if err := exec1(ctx, tx, `update PURREQ set QTYRECEIVED = QTYREQUESTED where SEQNUM = ? and CLOSEDATE = ?`, atoi(l[0]), mp2Open); err != nil {
 		return false, fmt.Errorf("update PURREQ: %w", err)
 	}
-	rec.add("PURREQ", updated, key(ponum, l[0]))
-	open, err := queryInt(ctx, tx, sq(`select count(*) from PURREQ where PONUM = ? and QTYRECEIVED < QTYREQUESTED`), ponum)
+	rec.add("PURREQ", updated, key(l[0], mp2OpenKey))
+	open, err := queryInt(ctx, tx, sq(`select count(*) from PURREQ where PONUM = ? and RELEASENUM = ? and CLOSEDATE = ?
+		and QTYRECEIVED < QTYREQUESTED`), ponum, 0, mp2Open)
 	if err != nil {
 		return false, err
 	}
-	status := "P"
+	status := "PARTIAL"
 	if open == 0 {
-		status = "C"
+		status = "RECEIVED"
 	}
 	if status != h[0] {
-		if err := exec1(ctx, tx, `update POHEADER set STATUS = ? where PONUM = ?`, status, ponum); err != nil {
+		if err := exec1(ctx, tx, `update POHEADER set STATUS = ? where PONUM = ? and RELEASENUM = ? and CLOSEDATE = ?`,
+			status, ponum, 0, mp2Open); err != nil {
 			return false, fmt.Errorf("update POHEADER: %w", err)
 		}
-		rec.add("POHEADER", updated, ponum)
+		rec.add("POHEADER", updated, key(ponum, "0", mp2OpenKey))
 	}
-	n, err := tx.exec(ctx, sq(`update STOCK set QTYONHAND = QTYONHAND + ? where ITEMNUM = ? and WAREHOUSEID = ? and SITEID = ?`),
-		atof(l[1])-atof(l[2]), l[3], l[4], h[1])
-	if err != nil {
+	// The stock location of a receipt is the item's first bin at the site.
+	bin, err := row(ctx, tx, `select LOCATION from STOCK where ITEMNUM = ? and SITE = ? order by LOCATION limit 1`, l[3], l[4])
+	if err != nil || bin == nil {
+		return true, err
+	}
+	if err := exec1(ctx, tx, `update STOCK set QTYONHAND = QTYONHAND + ? where ITEMNUM = ? and SITE = ? and LOCATION = ?`,
+		atof(l[1])-atof(l[2]), l[3], l[4], bin[0]); err != nil {
 		return false, fmt.Errorf("update STOCK: %w", err)
 	}
-	if n == 1 {
-		rec.add("STOCK", updated, key(l[3], l[4], h[1]))
-	}
+	rec.add("STOCK", updated, key(l[3], l[4], bin[0]))
 	return true, nil
 }
