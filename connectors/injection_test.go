@@ -89,12 +89,12 @@ custom_models:
 	if _, err := c.Write(ctx, WriteRequest{Model: "work_orders", Op: model.OpUpdate, RemoteID: "BEDFORD/" + evil, Fields: map[string]any{"title": "x"}}); err == nil {
 		t.Errorf("update of evil remote id succeeded")
 	}
-	rec, err := c.Write(ctx, WriteRequest{Model: "work_orders", Op: model.OpUpdate, RemoteID: "BEDFORD/1000",
+	_, err := c.Write(ctx, WriteRequest{Model: "work_orders", Op: model.OpUpdate, RemoteID: "BEDFORD/1000",
 		Fields: map[string]any{"title": evil, "custom_fields": map[string]any{"a'; DROP TABLE WORKORDER;--": 1}}})
 	if err == nil {
 		t.Errorf("unknown custom field accepted")
 	}
-	rec, err = c.Write(ctx, WriteRequest{Model: "work_orders", Op: model.OpUpdate, RemoteID: "BEDFORD/1000", Fields: map[string]any{"title": evil, "failure_code": `"; DELETE FROM "WORKORDER`}})
+	rec, err := c.Write(ctx, WriteRequest{Model: "work_orders", Op: model.OpUpdate, RemoteID: "BEDFORD/1000", Fields: map[string]any{"title": evil, "failure_code": `"; DELETE FROM "WORKORDER`}})
 	if err != nil || rec.Fields["title"] != evil {
 		t.Fatalf("write of evil text: %v %v", rec, err)
 	}

@@ -50,7 +50,6 @@ type wsConn struct {
 	writeDeadline deadline
 
 	closeOnce sync.Once
-	peerClose atomic.Pointer[websocket.CloseError] // close frame received from the peer
 	readErr   atomic.Pointer[error]                // first error that ended reading
 }
 

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/plantbridge/plantbridge/internal/pgtest"
 )
 
@@ -53,15 +52,6 @@ func openTestDB(t testing.TB, d Dialect) *DB {
 	return db
 }
 
-func pgConnect(t testing.TB, dsn string) *pgx.Conn {
-	t.Helper()
-	c, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(context.Background()) })
-	return c
-}
 
 // snapshot reads every table of system as key -> row text, with all values
 // cast to text so that the comparison does not depend on driver types.

@@ -427,7 +427,6 @@ type workOrder struct {
 	seq        int // number within the site: WONUMs repeat across sites
 	asset      int
 	desc       string
-	longDesc   bool
 	worktype   int
 	priority   int // 1 (urgent) .. 4 (low)
 	pm         int // -1 for none
@@ -505,7 +504,6 @@ func (g *gen) wo(i int) workOrder {
 			w.pm = r.IntN(len(g.pms))
 			if g.pms[w.pm].site == w.site {
 				w.asset = g.pms[w.pm].asset
-				a = &g.assets[w.asset]
 				w.desc = g.pms[w.pm].desc
 			} else {
 				w.pm = -1
