@@ -52,7 +52,6 @@ func openTestDB(t testing.TB, d Dialect) *DB {
 	return db
 }
 
-
 // snapshot reads every table of system as key -> row text, with all values
 // cast to text so that the comparison does not depend on driver types.
 func snapshot(t testing.TB, db *DB, system string) map[string]map[string]string {
