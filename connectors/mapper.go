@@ -178,6 +178,11 @@ func (m *mapper) field(out map[string]any, f *fieldPlan, conv []any) {
 	}
 	if f.typ == model.Enum {
 		m.enum(out, f, v)
+		if out[f.name] == nil && f.mapBy >= 0 && f.kind != srcConst && conv[f.mapBy] != nil {
+			if u, ok := f.mapByVals[text(conv[f.mapBy])]; ok {
+				out[f.name] = u
+			}
+		}
 		return
 	}
 	out[f.name] = coerce(f, v)

@@ -81,6 +81,10 @@ type fieldPlan struct {
 	// writeCols are base-table columns a write of this field sets (one for
 	// plain columns, the key columns for references), nil if not writable.
 	writeCols []*dialect.Column
+	// mapBy is the select index of the map_by column, -1 without one;
+	// mapByVals maps its codes.
+	mapBy     int
+	mapByVals map[string]string
 }
 
 type childPlan struct {
@@ -294,6 +298,14 @@ func compileModel(probs *profiles.Problems, sink func(field string) *profiles.Pr
 			}
 			dj.Filters = append(dj.Filters, makeFilter(dialect.Col{Alias: sqlAlias, Name: c.Name}, f))
 		}
+		if j.First != "" {
+			if c := jt.Column(j.First); c != nil {
+				dj.First = c.Name
+			} else {
+				probs.Add(jp+".first", "column %q does not exist in table %s", j.First, jt.Name)
+				ok = false
+			}
+		}
 		if ok {
 			pl.joins = append(pl.joins, dj)
 			r.aliases[j.Alias] = jt
@@ -447,7 +459,7 @@ func (r *resolver) filter(f profiles.Filter, alias string) (dialect.Filter, erro
 
 func compileField(r *resolver, name string, fd *model.Field, f *profiles.Field, custom, lenient bool) (*fieldPlan, error) {
 	fp := &fieldPlan{name: name, values: f.Values, writeVals: f.WriteValues, synonyms: f.Synonyms,
-		inverted: f.Bool == "inverted", sep: f.Separator, scale: f.Scale, constant: f.Const}
+		inverted: f.Bool == "inverted", sep: f.Separator, scale: f.Scale, constant: f.Const, mapBy: -1}
 	if fd != nil {
 		fp.typ = fd.Type
 	} else {
@@ -544,6 +556,19 @@ func compileField(r *resolver, name string, fd *model.Field, f *profiles.Field, 
 	}
 	if err != nil {
 		return nil, err
+	}
+	if f.MapBy != nil {
+		if fp.typ != model.Enum {
+			return nil, fmt.Errorf("only enum fields map by another column")
+		}
+		i, err := r.col(f.MapBy.Column)
+		if err == errDropped {
+			return nil, err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("map_by: %w", err)
+		}
+		fp.mapBy, fp.mapByVals = i, f.MapBy.Values
 	}
 	if fp.typ == model.Time {
 		for _, i := range fp.idx {

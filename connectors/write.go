@@ -357,18 +357,8 @@ func (c *SQLConnector) applyWrite(ctx context.Context, tx *sql.Tx, pl *plan, spe
 				}
 			}
 		}
-		for _, cn := range profiles.SortedKeys(spec.Lookups) {
-			col := t.Column(cn)
-			if col == nil || set.has(col.Name) {
-				continue
-			}
-			v, err := c.lookup(ctx, tx, spec.Lookups[cn], set)
-			if err != nil {
-				return "", err
-			}
-			if v != nil {
-				set.set(col, v)
-			}
+		if err := c.runLookups(ctx, tx, pl, spec, req, set); err != nil {
+			return "", err
 		}
 		for _, cn := range profiles.SortedKeys(spec.Defaults) {
 			if col := t.Column(cn); col != nil && !set.has(col.Name) {
@@ -411,6 +401,9 @@ func (c *SQLConnector) applyWrite(ctx context.Context, tx *sql.Tx, pl *plan, spe
 		remoteID = model.JoinKey(parts)
 	} else {
 		remoteID = req.RemoteID
+		if err := c.runLookups(ctx, tx, pl, spec, req, set); err != nil {
+			return "", err
+		}
 		for _, cn := range profiles.SortedKeys(spec.Generated) {
 			if err := generate(set, cn, spec.Generated[cn]); err != nil {
 				return "", err
@@ -485,6 +478,65 @@ func (c *SQLConnector) maxPlusOne(ctx context.Context, tx *sql.Tx, table, col st
 	return n.(int64) + 1, nil
 }
 
+// runLookups fills columns from other tables. A lookup runs when every
+// column it matches on has a value in set and its own column has none; on
+// updates and status changes that means the request set the matched columns.
+func (c *SQLConnector) runLookups(ctx context.Context, tx *sql.Tx, pl *plan, spec *profiles.WriteOp, req WriteRequest, set *colValues) error {
+	for _, cn := range profiles.SortedKeys(spec.Lookups) {
+		l := spec.Lookups[cn]
+		col := pl.table.Column(cn)
+		if col == nil || set.has(col.Name) {
+			continue
+		}
+		matched := true
+		for _, mc := range profiles.SortedKeys(l.Match) {
+			if _, ok := set.get(l.Match[mc]); !ok {
+				matched = false
+			}
+		}
+		if !matched {
+			continue
+		}
+		v, err := c.lookup(ctx, tx, l, set)
+		if err != nil {
+			return err
+		}
+		if v != nil {
+			set.set(col, v)
+			continue
+		}
+		if l.Required {
+			var errs []model.FieldError
+			for _, mc := range profiles.SortedKeys(l.Match) {
+				mv, _ := set.get(l.Match[mc])
+				errs = append(errs, model.FieldError{Pointer: fieldPointer(pl, req, l.Match[mc]),
+					Message: fmt.Sprintf("%v is not a known code in %s", mv, l.Table)})
+			}
+			return &ValidationError{Fields: errs}
+		}
+	}
+	return nil
+}
+
+// fieldPointer points at the request field that set column col, or at the
+// whole record when none did.
+func fieldPointer(pl *plan, req WriteRequest, col string) string {
+	for _, f := range pl.fields {
+		for _, wc := range f.writeCols {
+			if !strings.EqualFold(wc.Name, col) {
+				continue
+			}
+			if _, ok := req.Fields[f.name]; ok {
+				return model.Pointer(f.name)
+			}
+			if _, ok := req.Fields[model.RemoteSibling(f.name)]; ok {
+				return model.Pointer(model.RemoteSibling(f.name))
+			}
+		}
+	}
+	return ""
+}
+
 func (c *SQLConnector) lookup(ctx context.Context, tx *sql.Tx, l *profiles.Lookup, set *colValues) (any, error) {
 	c.mu.Lock()
 	s := c.schema
@@ -505,6 +557,13 @@ func (c *SQLConnector) lookup(ctx context.Context, tx *sql.Tx, l *profiles.Looku
 			return nil, nil
 		}
 		q.Filters = append(q.Filters, dialect.Filter{Col: dialect.Col{Alias: "t", Name: lc.Name}, Op: dialect.OpIn, Values: []any{v}})
+	}
+	for _, f := range l.Where {
+		wc := lt.Column(f.Column)
+		if wc == nil {
+			return nil, nil
+		}
+		q.Filters = append(q.Filters, makeFilter(dialect.Col{Alias: "t", Name: wc.Name}, f))
 	}
 	sqlText, args, err := c.d.BuildSelect(q)
 	if err != nil {

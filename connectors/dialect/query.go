@@ -46,6 +46,11 @@ type Join struct {
 	Left    bool
 	On      []JoinOn
 	Filters []Filter
+	// First, when set, names a column of the joined table: of the rows that
+	// match, only the one with the smallest value joins, so a one-to-many
+	// table never repeats a base row. It is rendered as a correlated
+	// MIN subquery, which all four dialects run.
+	First string
 }
 
 // Keyset is the position after which a page starts: rows whose Cols compare
@@ -256,6 +261,40 @@ func (b *builder) keysIn(k *KeysIn) {
 	b.w(")")
 }
 
+// firstRow writes j.First = (SELECT MIN(f.First) FROM table f WHERE the
+// join's conditions hold for f), which keeps one matching row.
+func (b *builder) firstRow(j Join) {
+	inner := j.Alias + "f"
+	b.col(Col{Alias: j.Alias, Name: j.First})
+	b.w(" = (SELECT MIN(")
+	b.col(Col{Alias: inner, Name: j.First})
+	b.w(") FROM ")
+	b.ident(j.Table)
+	b.w(" " + inner + " WHERE ")
+	n := 0
+	for _, on := range j.On {
+		if n > 0 {
+			b.w(" AND ")
+		}
+		n++
+		b.col(on.Left)
+		b.w(" = ")
+		b.col(Col{Alias: inner, Name: on.Right.Name})
+	}
+	for _, f := range j.Filters {
+		if n > 0 {
+			b.w(" AND ")
+		}
+		n++
+		f.Col.Alias = inner
+		b.filter(f)
+	}
+	if n == 0 {
+		b.w("1 = 1")
+	}
+	b.w(")")
+}
+
 // BuildSelect renders a Select as SQL text and its arguments.
 func (d *Dialect) BuildSelect(q Select) (string, []any, error) {
 	b := &builder{d: d}
@@ -304,6 +343,13 @@ func (d *Dialect) BuildSelect(q Select) (string, []any, error) {
 			}
 			n++
 			b.filter(f)
+		}
+		if j.First != "" {
+			if n > 0 {
+				b.w(" AND ")
+			}
+			n++
+			b.firstRow(j)
 		}
 		if n == 0 {
 			b.w("1 = 1")

@@ -156,6 +156,11 @@ type Join struct {
 	// Optional joins are dropped, with the fields that use them, when the
 	// table does not exist at a site.
 	Optional bool `yaml:"optional,omitempty" json:"optional,omitempty"`
+	// First keeps, of the rows that match, only the one with the smallest
+	// value of this column of the joined table, so that a one-to-many table
+	// (MP2's WOEQLIST: the equipment of a work order) adds one row and never
+	// repeats a record. The column should be unique within the matching rows.
+	First string `yaml:"first,omitempty" json:"first,omitempty"`
 }
 
 // Field maps one unified (or custom) field. Exactly one source is set:
@@ -182,6 +187,11 @@ type Field struct {
 	// Synonyms translates site-specific codes into internal codes through a
 	// synonym table before Values applies (Maximo SYNONYMDOMAIN).
 	Synonyms *Synonyms `yaml:"synonyms,omitempty" json:"synonyms,omitempty"`
+	// MapBy maps an enum through a second column when Values has no entry
+	// for the native code, such as Infor EAM's system status EVT_RSTATUS
+	// behind the site-defined user status EVT_STATUS. The native code of
+	// Column stays the one kept in remote_<field> and written by writes.
+	MapBy *MapBy `yaml:"map_by,omitempty" json:"map_by,omitempty"`
 	// Ref names the model a reference points at; Columns are this row's
 	// columns holding the referenced record's key, in key order.
 	Ref     string   `yaml:"ref,omitempty" json:"ref,omitempty"`
@@ -197,6 +207,14 @@ type Field struct {
 	TrueValues []string `yaml:"true_values,omitempty" json:"true_values,omitempty"`
 	// Scale divides a numeric value, such as minutes to hours (60).
 	Scale float64 `yaml:"scale,omitempty" json:"scale,omitempty"`
+}
+
+// MapBy names the column an enum falls back to and how its codes map.
+type MapBy struct {
+	// Column is "COLUMN" or "alias.COLUMN".
+	Column string `yaml:"column" json:"column"`
+	// Values maps the column's codes to enum values.
+	Values map[string]string `yaml:"values" json:"values"`
 }
 
 // Synonyms names a synonym table: rows of (domain, internal value, site value).
@@ -248,6 +266,8 @@ type WriteOp struct {
 	// "row.COLUMN" (the value written to another column).
 	Generated map[string]string `yaml:"generated,omitempty" json:"generated,omitempty"`
 	// Lookups fill columns from another table, such as ORGID from SITE.
+	// Creates run them all; updates and status changes run those whose
+	// matched columns the write sets (a new status code's system status).
 	Lookups map[string]*Lookup `yaml:"lookups,omitempty" json:"lookups,omitempty"`
 	// History inserts a row into a history table after the write, when the
 	// table exists (Maximo WOSTATUS).
@@ -260,6 +280,13 @@ type Lookup struct {
 	Table  string            `yaml:"table" json:"table"`
 	Column string            `yaml:"column" json:"column"`
 	Match  map[string]string `yaml:"match" json:"match"`
+	// Where adds fixed filters on the lookup table, such as the entity of
+	// Infor EAM's R5UCODES.
+	Where []Filter `yaml:"where,omitempty" json:"where,omitempty"`
+	// Required makes a write fail with a validation error, pointing at the
+	// field that set a matched column, when no row matches. Without it the
+	// column is left to defaults.
+	Required bool `yaml:"required,omitempty" json:"required,omitempty"`
 }
 
 // History describes a history row. Each column's source is "now", "user",
@@ -581,6 +608,17 @@ func checkModel(probs *Problems, path string, def *model.Def, m *Model, custom b
 					probs.add(wp+".generated."+c, "must be now, user, max_plus_one, rowstamp or row.COLUMN")
 				}
 			}
+			for _, c := range sortedKeys(op.w.Lookups) {
+				lp := wp + ".lookups." + c
+				l := op.w.Lookups[c]
+				if l == nil || l.Table == "" || l.Column == "" || len(l.Match) == 0 {
+					probs.add(lp, "needs table, column and match")
+					continue
+				}
+				for i, f := range l.Where {
+					checkFilter(probs, fmt.Sprintf("%s.where[%d]", lp, i), f)
+				}
+			}
 			if h := op.w.History; h != nil {
 				if h.Table == "" {
 					probs.add(wp+".history.table", "is required")
@@ -728,6 +766,20 @@ func checkField(probs *Problems, path string, def *model.Field, f *Field) {
 	}
 	if f.Bool != "" && f.Bool != "inverted" {
 		probs.add(path+".bool", "must be empty or inverted")
+	}
+	if f.MapBy != nil {
+		if def.Type != model.Enum {
+			probs.add(path+".map_by", "only enum fields map by another column")
+		} else {
+			if f.MapBy.Column == "" {
+				probs.add(path+".map_by.column", "is required")
+			}
+			for _, k := range sortedKeys(f.MapBy.Values) {
+				if !contains(def.Values, f.MapBy.Values[k]) {
+					probs.add(path+".map_by.values."+k, "%q is not one of %s", f.MapBy.Values[k], strings.Join(def.Values, ", "))
+				}
+			}
+		}
 	}
 	if f.Synonyms != nil && (f.Synonyms.Table == "" || f.Synonyms.Domain == "") {
 		probs.add(path+".synonyms", "needs table and domain")
