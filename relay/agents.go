@@ -100,6 +100,14 @@ func (r *AgentRegistry) saveLocked() error {
 	return nil
 }
 
+// Has reports whether the agent is registered.
+func (r *AgentRegistry) Has(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.agents[id]
+	return ok
+}
+
 // AuthenticateAgent implements tunnel.Authenticator.
 func (r *AgentRegistry) AuthenticateAgent(_ context.Context, id, secret string) error {
 	r.mu.Lock()

@@ -27,9 +27,13 @@ type Server struct {
 	agents *AgentRegistry
 	ep     *tunnel.Endpoint
 
-	mu      sync.Mutex             // guards reports
-	reports map[string]AgentReport // last status report per agent
+	mu      sync.Mutex                // guards the fields below
+	reports map[string]AgentReport    // last status report per agent
+	history map[string][]tunnel.Event // recent connection events per agent, oldest first
 }
+
+// historyLen is how many connection events are kept per agent, for support to read.
+const historyLen = 200
 
 // AgentReport is what an agent last said about itself over the tunnel.
 type AgentReport struct {
@@ -43,11 +47,13 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, agents: agents, reports: map[string]AgentReport{}}
+	s := &Server{cfg: cfg, log: log, agents: agents, reports: map[string]AgentReport{},
+		history: map[string][]tunnel.Event{}}
 	s.ep = tunnel.NewEndpoint(tunnel.EndpointConfig{
 		Auth:         agents,
 		Handler:      s.agentHandler(),
 		Logger:       log,
+		OnEvent:      s.recordEvent,
 		DrainTimeout: cfg.DrainTimeout,
 	})
 	return s, nil
@@ -62,6 +68,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /v1/agents", s.admin(s.listAgents))
 	mux.HandleFunc("GET /v1/agents/{id}/info", s.admin(s.agentInfo))
+	mux.HandleFunc("GET /v1/agents/{id}/events", s.admin(s.agentEvents))
 	return mux
 }
 
@@ -115,6 +122,33 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"agents": list})
+}
+
+// recordEvent keeps an agent's recent connection events. Events of unknown or invalid
+// agent ids are only logged (by the tunnel), so that failed logins cannot fill memory.
+func (s *Server) recordEvent(e tunnel.Event) {
+	if e.AgentID == "" || !s.agents.Has(e.AgentID) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := append(s.history[e.AgentID], e)
+	if len(h) > historyLen {
+		h = h[len(h)-historyLen:]
+	}
+	s.history[e.AgentID] = h
+}
+
+// agentEvents lists an agent's recent connection events, newest first.
+func (s *Server) agentEvents(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	h := s.history[r.PathValue("id")]
+	list := make([]tunnel.Event, len(h))
+	for i, e := range h {
+		list[len(h)-1-i] = e
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"events": list})
 }
 
 // agentInfo asks a connected agent about itself, through its tunnel.
