@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -278,7 +280,9 @@ func TestTunnelBadFrames(t *testing.T) {
 func TestTunnelTLSInterception(t *testing.T) {
 	leaktest.Check(t)
 	ep := NewEndpoint(EndpointConfig{Auth: auth, Logger: logtest.New(t)})
-	srv := httptest.NewTLSServer(ep)
+	srv := httptest.NewUnstartedServer(ep)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is the point
+	srv.StartTLS()
 	t.Cleanup(func() { srv.Close(); ep.Close() })
 	url := "wss://" + srv.Listener.Addr().String()
 

@@ -64,6 +64,7 @@ type Session struct {
 	reason         string     // why this side closed the session, "" if it did not
 	peerReason     string     // why the peer said it was closing, "" if it did not
 	peerDetail     string
+	serveErr       error         // why serving the peer's calls stopped, if not a clean end
 	drainingLocked bool          // no new outgoing calls
 	inflight       int           // outgoing calls in progress
 	idle           chan struct{} // closed when draining and inflight reaches zero
@@ -144,6 +145,9 @@ func (s *Session) Serve(h http.Handler) error {
 	if errors.Is(err, yamux.ErrSessionShutdown) || errors.Is(err, net.ErrClosed) {
 		return nil
 	}
+	s.mu.Lock()
+	s.serveErr = err
+	s.mu.Unlock()
 	return err
 }
 
@@ -288,6 +292,9 @@ func (s *Session) Reason() (reason string, detail string) {
 		if err := s.ws.ReadErr(); err != nil && !errors.Is(err, io.EOF) {
 			return ReasonNetwork, err.Error()
 		}
+	}
+	if s.serveErr != nil {
+		return ReasonNetwork, s.serveErr.Error()
 	}
 	return ReasonNetwork, "connection lost without a goodbye"
 }

@@ -50,7 +50,7 @@ type wsConn struct {
 	writeDeadline deadline
 
 	closeOnce sync.Once
-	readErr   atomic.Pointer[error]                // first error that ended reading
+	readErr   atomic.Pointer[error] // first error that ended reading
 }
 
 func newWSConn(ws *websocket.Conn, local, remote net.Addr, readLimit int64) *wsConn {
@@ -77,7 +77,7 @@ func (c *wsConn) Read(p []byte) (int, error) {
 			}
 			if typ != websocket.MessageBinary {
 				err := errors.New("tunnel: peer sent a text message; only binary messages are allowed")
-				c.ws.Close(websocket.StatusUnsupportedData, "binary messages only")
+				c.Close() // no closing handshake: the peer is broken, do not wait for it
 				return 0, c.noteReadErr(err)
 			}
 			c.reader = r
