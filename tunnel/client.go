@@ -108,19 +108,31 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		attempt = 0
 		c.start(s)
+		if !c.wait(ctx, s, &b) {
+			return nil
+		}
+	}
+}
+
+// wait returns when session s has ended (after the backoff delay) or the relay asked it
+// to leave; it returns false when ctx ended.
+func (c *Client) wait(ctx context.Context, s *Session, b *Backoff) bool {
+	for {
 		select {
 		case <-ctx.Done():
 			c.publish(nil, s)
 			s.Close()
-			return nil
+			return false
 		case <-s.Done():
 			b.Connected(time.Since(s.Started))
-			if !sleep(ctx, b.Next()) {
-				return nil
-			}
+			return sleep(ctx, b.Next())
 		case old := <-c.drains:
+			if old != s {
+				continue // a drain of an older session, already gone
+			}
 			// Reconnect at once; the old session leaves after its calls in flight finish.
 			b.Connected(time.Since(old.Started))
+			return true
 		}
 	}
 }
