@@ -222,3 +222,63 @@ models:
 		t.Fatalf("error %v, want one at joins[0].first", err)
 	}
 }
+
+// TestRowHashCoversLines changes only a line of a row_hash model with lines
+// (an MP2 receipt updates PURREQ, not POHEADER) and expects the order back.
+func TestRowHashCoversLines(t *testing.T) {
+	db, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "l.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, q := range []string{
+		`CREATE TABLE "PH" ("N" varchar(10) NOT NULL PRIMARY KEY, "ST" varchar(10))`,
+		`CREATE TABLE "PL" ("N" varchar(10) NOT NULL, "L" integer NOT NULL, "Q" numeric(8,2))`,
+		`INSERT INTO "PH" VALUES ('P1', 'OPEN'), ('P2', 'OPEN')`,
+		`INSERT INTO "PL" VALUES ('P1', 1, 0), ('P1', 2, 0), ('P2', 1, 0)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := profiles.Parse([]byte(`version: 1
+system: test
+models:
+  purchase_orders:
+    table: PH
+    key: [N]
+    watermark: {strategy: row_hash}
+    fields: {number: {column: N}}
+    children:
+      lines: {table: PL, on: {N: N}, order_by: [L], fields: {line_number: {column: L}, received_quantity: {column: Q}}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenDB(context.Background(), db, dialect.SQLite, Config{ConnectionID: "conn_l", Profile: p, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := memSnapshot{}
+	read := func() []string {
+		bs := readAll(t, c, ReadRequest{Model: "purchase_orders", Snapshot: snap})
+		snap.apply(bs)
+		var ids []string
+		for _, r := range records(bs) {
+			ids = append(ids, r.RemoteID)
+		}
+		return ids
+	}
+	if got := read(); len(got) != 2 {
+		t.Fatalf("initial read: %v", got)
+	}
+	if _, err := db.Exec(`UPDATE "PL" SET "Q" = 5 WHERE "N" = 'P1' AND "L" = 2`); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); len(got) != 1 || got[0] != "P1" {
+		t.Errorf("after a line changed: %v, want [P1]", got)
+	}
+	if got := read(); len(got) != 0 {
+		t.Errorf("without changes: %v", got)
+	}
+}

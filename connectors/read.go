@@ -365,6 +365,11 @@ func (c *SQLConnector) fetchPage(ctx context.Context, pl *plan, m *mapper, q dia
 		if err := c.fillChildren(ctx, pl, m, p, parentOn); err != nil {
 			return nil, err
 		}
+		if pl.strategy == profiles.RowHash {
+			for i := range p.recs {
+				p.hash[i] = linesHash(p.hash[i], pl, p.recs[i])
+			}
+		}
 	}
 	return p, nil
 }
@@ -518,6 +523,30 @@ func (c *SQLConnector) readRowHash(ctx context.Context, pl *plan, m *mapper, req
 		}
 	}
 	return flush(true)
+}
+
+// linesHash folds a record's lines into its row hash, so that a row_hash
+// model notices a changed line whose header row stayed the same (an MP2
+// receipt updates PURREQ, not always POHEADER).
+func linesHash(h string, pl *plan, rec model.Record) string {
+	s := sha256.New()
+	s.Write([]byte(h))
+	var buf []byte
+	for _, ch := range pl.children {
+		lines, _ := rec.Fields[ch.field].([]map[string]any)
+		for _, l := range lines {
+			for _, f := range ch.fields {
+				buf = append(buf[:0], f.name...)
+				buf = append(buf, 0)
+				buf = appendValue(buf, l[f.name])
+				buf = append(buf, 1)
+				s.Write(buf)
+			}
+			s.Write([]byte{2})
+		}
+		s.Write([]byte{3})
+	}
+	return hex.EncodeToString(s.Sum(nil)[:16])
 }
 
 func keyHash(s string) uint64 {

@@ -482,6 +482,7 @@ func (c *SQLConnector) maxPlusOne(ctx context.Context, tx *sql.Tx, table, col st
 // column it matches on has a value in set and its own column has none; on
 // updates and status changes that means the request set the matched columns.
 func (c *SQLConnector) runLookups(ctx context.Context, tx *sql.Tx, pl *plan, spec *profiles.WriteOp, req WriteRequest, set *colValues) error {
+	var errs []model.FieldError
 	for _, cn := range profiles.SortedKeys(spec.Lookups) {
 		l := spec.Lookups[cn]
 		col := pl.table.Column(cn)
@@ -506,14 +507,16 @@ func (c *SQLConnector) runLookups(ctx context.Context, tx *sql.Tx, pl *plan, spe
 			continue
 		}
 		if l.Required {
-			var errs []model.FieldError
 			for _, mc := range profiles.SortedKeys(l.Match) {
 				mv, _ := set.get(l.Match[mc])
 				errs = append(errs, model.FieldError{Pointer: fieldPointer(pl, req, l.Match[mc]),
 					Message: fmt.Sprintf("%v is not a known code in %s", mv, l.Table)})
 			}
-			return &ValidationError{Fields: errs}
 		}
+	}
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Pointer < errs[j].Pointer })
+		return &ValidationError{Fields: errs}
 	}
 	return nil
 }
