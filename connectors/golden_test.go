@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
+	"github.com/plantbridge/plantbridge/connectors/demodb"
 	"github.com/plantbridge/plantbridge/connectors/dialect"
 	"github.com/plantbridge/plantbridge/connectors/profiles"
 )
@@ -24,6 +26,7 @@ func TestGoldenSQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	base = withDemoSchemas(t, base, goldenDemoSystems...)
 	for _, d := range dialect.All {
 		t.Run(d.Name(), func(t *testing.T) {
 			s := schemaFor(base, d)
@@ -66,6 +69,42 @@ func TestGoldenSQL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// goldenDemoSystems are the systems whose demodb schema joins the Maximo
+// fixture's, so that their profiles' statements are in the golden files.
+var goldenDemoSystems = []string{"infor_eam", "mp2"}
+
+// withDemoSchemas adds the tables of each system's demo database (one work
+// order's worth, in SQLite) to base.
+func withDemoSchemas(t *testing.T, base *Schema, systems ...string) *Schema {
+	t.Helper()
+	out := &Schema{Dialect: base.Dialect, Tables: append([]*dialect.Table(nil), base.Tables...)}
+	for _, sys := range systems {
+		path := filepath.Join(t.TempDir(), sys+".db")
+		ddb, err := demodb.Open(t.Context(), "sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = demodb.CreateAt(t.Context(), ddb, sys, 1, 1, demoNow, testLogger(t))
+		ddb.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := dialect.SQLite.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := dialect.SQLite.Discover(t.Context(), db, "")
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Tables = append(out.Tables, s.Tables...)
+	}
+	sort.Slice(out.Tables, func(i, j int) bool { return out.Tables[i].Name < out.Tables[j].Name })
+	out.Index()
+	return out
 }
 
 // schemaFor gives the fixture schema the column types the dialect would
