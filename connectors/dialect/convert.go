@@ -177,6 +177,8 @@ func Value(k Kind, v any, loc *time.Location) (any, error) {
 			return nil, err
 		}
 		return t.UTC(), nil
+	case KindDats:
+		return datsValue(v, loc)
 	case KindRowversion:
 		switch x := v.(type) {
 		case []byte:
@@ -361,6 +363,9 @@ func (d *Dialect) Bind(k Kind, v any) any {
 		}
 		return int64(x)
 	case time.Time:
+		if k == KindDats {
+			return x.Format(DatsLayout)
+		}
 		switch k {
 		case KindTime, KindDate:
 			switch d {

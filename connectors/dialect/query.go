@@ -27,11 +27,17 @@ const (
 	OpLT        FilterOp = "lt" // Values[0] is the upper bound, exclusive
 )
 
+// OpAny is true when any filter of Filter.Any holds: several change
+// columns of which any may be in a read window.
+const OpAny FilterOp = "any"
+
 // Filter is a condition with bound values.
 type Filter struct {
 	Col    Col
 	Op     FilterOp
 	Values []any
+	// Any holds the alternatives of an OpAny filter.
+	Any []Filter
 }
 
 // JoinOn equates a column of an earlier alias with a column of the joined table.
@@ -176,6 +182,19 @@ func (b *builder) filter(f Filter) {
 			b.w(" < ")
 		}
 		b.arg(f.Values[0])
+	case OpAny:
+		if len(f.Any) == 0 {
+			b.w("1 = 0")
+			return
+		}
+		b.w("(")
+		for i, alt := range f.Any {
+			if i > 0 {
+				b.w(" OR ")
+			}
+			b.filter(alt)
+		}
+		b.w(")")
 	default:
 		if b.err == nil {
 			b.err = fmt.Errorf("unknown filter operator %q", f.Op)
