@@ -51,6 +51,9 @@ type Profile struct {
 	System string `yaml:"system" json:"system"`
 	// Models maps unified model names to their sources.
 	Models map[string]*Model `yaml:"models" json:"models,omitempty"`
+	// Params are named values that filters use as {param: NAME}, such as
+	// SAP's client; overrides may set them per connection.
+	Params map[string]string `yaml:"params,omitempty" json:"params,omitempty"`
 }
 
 // Model describes where one model's records come from.
@@ -81,6 +84,15 @@ type Model struct {
 	Children map[string]*Child `yaml:"children,omitempty" json:"children,omitempty"`
 	// Write declares which writes the model accepts.
 	Write *Write `yaml:"write,omitempty" json:"write,omitempty"`
+	// ReadOnly, instead of Write, says why the system's tables must not be
+	// written (SAP: changes go through BAPIs or IDocs); writes are rejected
+	// with this reason.
+	ReadOnly string `yaml:"read_only,omitempty" json:"read_only,omitempty"`
+	// DateFormat says how text columns read as dates are written: "" (ISO
+	// text such as '2024-03-01 08:00:00') or "dats" (SAP's 'YYYYMMDD',
+	// '00000000' for none). It applies to time fields, remote_*_at, the
+	// history column, date watermarks and the model's lines.
+	DateFormat string `yaml:"date_format,omitempty" json:"date_format,omitempty"`
 }
 
 // Filter is a fixed condition on a column. Exactly one of In, NotIn or
@@ -90,6 +102,10 @@ type Filter struct {
 	In     []any  `yaml:"in,omitempty" json:"in,omitempty"`
 	NotIn  []any  `yaml:"not_in,omitempty" json:"not_in,omitempty"`
 	IsNull *bool  `yaml:"is_null,omitempty" json:"is_null,omitempty"`
+	// Scope marks a filter that selects the data the connection serves,
+	// such as SAP's client (MANDT): unlike other filters it also applies to
+	// reads by key. In and NotIn values may be {param: NAME}.
+	Scope bool `yaml:"scope,omitempty" json:"scope,omitempty"`
 }
 
 // Watermark strategies.
@@ -113,6 +129,10 @@ type Watermark struct {
 	Column   string `yaml:"column,omitempty" json:"column,omitempty"`
 	// Overlap is how far date_overlap reads go back; default 24h.
 	Overlap Duration `yaml:"overlap,omitempty" json:"overlap,omitempty"`
+	// Also lists further change columns of date_overlap, of the same kind as
+	// Column: a row is read when any of them is within the window. SAP's
+	// AEDAT stays empty until the first change; ERDAT catches new rows.
+	Also []string `yaml:"also,omitempty" json:"also,omitempty"`
 }
 
 // Duration is a time.Duration written as "24h" in YAML and JSON.
@@ -207,6 +227,16 @@ type Field struct {
 	TrueValues []string `yaml:"true_values,omitempty" json:"true_values,omitempty"`
 	// Scale divides a numeric value, such as minutes to hours (60).
 	Scale float64 `yaml:"scale,omitempty" json:"scale,omitempty"`
+	// StatusSet computes the field from a table of status rows (SAP JEST);
+	// it is a source of its own, like Column.
+	StatusSet *StatusSet `yaml:"status_set,omitempty" json:"status_set,omitempty"`
+	// From makes a ref_list read its items from the rows of another table
+	// (SAP MPOS: the items of a maintenance plan); Items then name columns
+	// of that table.
+	From *Related `yaml:"from,omitempty" json:"from,omitempty"`
+	// TimeColumn adds the time of day of a time field kept in a column of
+	// its own (SAP TIMS, 'HHMMSS'), next to the date in Column.
+	TimeColumn string `yaml:"time_column,omitempty" json:"time_column,omitempty"`
 }
 
 // MapBy names the column an enum falls back to and how its codes map.
@@ -306,6 +336,9 @@ type Overrides struct {
 	Models map[string]*ModelOverride `yaml:"models,omitempty" json:"models,omitempty"`
 	// CustomModels adds models served by name; their fields need types.
 	CustomModels map[string]*Model `yaml:"custom_models,omitempty" json:"custom_models,omitempty"`
+	// Params sets values of the profile's params for this connection, such
+	// as another SAP client.
+	Params map[string]string `yaml:"params,omitempty" json:"params,omitempty"`
 }
 
 // ModelOverride changes one model of the profile.
@@ -370,6 +403,7 @@ func Parse(data []byte) (*Profile, error) {
 			continue
 		}
 		checkModel(&probs, "models."+name, def, p.Models[name], false)
+		checkParams(&probs, "models."+name, p.Models[name], p.Params)
 	}
 	if len(probs) > 0 {
 		return nil, probs
@@ -498,6 +532,15 @@ func checkModel(probs *Problems, path string, def *model.Def, m *Model, custom b
 	}
 	if m.Watermark.Overlap < 0 {
 		probs.add(path+".watermark.overlap", "must not be negative")
+	}
+	if len(m.Watermark.Also) > 0 && m.Watermark.Strategy != DateOverlap {
+		probs.add(path+".watermark.also", "only date_overlap reads further change columns")
+	}
+	if m.DateFormat != "" && m.DateFormat != DateFormatDats {
+		probs.add(path+".date_format", "must be empty or dats")
+	}
+	if m.ReadOnly != "" && m.Write != nil {
+		probs.add(path+".read_only", "a read-only model declares no write")
 	}
 	for i, f := range m.Where {
 		checkFilter(probs, fmt.Sprintf("%s.where[%d]", path, i), f)
@@ -684,10 +727,13 @@ func checkFilter(probs *Problems, path string, f Filter) {
 		probs.add(path, "needs exactly one of in, not_in, is_null")
 	}
 	for _, v := range append(append([]any(nil), f.In...), f.NotIn...) {
+		if _, ok := ParamRef(v); ok {
+			continue
+		}
 		switch v.(type) {
 		case string, int, int64, float64, bool:
 		default:
-			probs.add(path, "values must be strings, numbers or booleans")
+			probs.add(path, "values must be strings, numbers, booleans or {param: NAME}")
 			return
 		}
 	}
@@ -700,13 +746,13 @@ func checkSource(probs *Problems, path string, f *Field) int {
 		return 0
 	}
 	n := 0
-	for _, set := range []bool{f.Column != "", len(f.Coalesce) > 0, len(f.Concat) > 0, f.Const != nil, f.Ref != "", f.RefList != ""} {
+	for _, set := range []bool{f.Column != "", len(f.Coalesce) > 0, len(f.Concat) > 0, f.Const != nil, f.Ref != "", f.RefList != "", f.StatusSet != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		probs.add(path, "needs exactly one of column, coalesce, concat, const, ref, ref_list")
+		probs.add(path, "needs exactly one of column, coalesce, concat, const, ref, ref_list, status_set")
 	}
 	return n
 }
@@ -783,6 +829,19 @@ func checkField(probs *Problems, path string, def *model.Field, f *Field) {
 	}
 	if f.Synonyms != nil && (f.Synonyms.Table == "" || f.Synonyms.Domain == "") {
 		probs.add(path+".synonyms", "needs table and domain")
+	}
+	if f.StatusSet != nil {
+		checkStatusSet(probs, path, def, f)
+	}
+	if f.From != nil {
+		if f.RefList == "" {
+			probs.add(path+".from", "only ref_list reads items from another table")
+		} else {
+			checkRelated(probs, path+".from", f.From)
+		}
+	}
+	if f.TimeColumn != "" && (def.Type != model.Time || f.Column == "") {
+		probs.add(path+".time_column", "only a time field mapped to a column takes a time_column")
 	}
 }
 
