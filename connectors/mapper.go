@@ -19,6 +19,12 @@ type mapper struct {
 	// loaded at the start of the read so that synonym changes apply without
 	// a restart.
 	syn map[string]map[string]string
+	// rid is the remote id of the record being mapped; pending holds the
+	// invalid dates of its row and bad counts those of the read, for the
+	// warnings about them.
+	rid     string
+	pending []badValue
+	bad     int
 }
 
 func (c *SQLConnector) newMapper(ctx context.Context, pl *plan) (*mapper, error) {
@@ -100,6 +106,8 @@ func (m *mapper) record(conv []any) (model.Record, int) {
 		parts[i] = text(conv[k])
 	}
 	rid := model.JoinKey(parts)
+	m.rid = rid
+	m.flushInvalid()
 	rec := model.Record{
 		ID:       model.RecordID(m.c.cfg.ConnectionID, pl.name, rid),
 		RemoteID: rid,
@@ -144,6 +152,9 @@ func (m *mapper) field(out map[string]any, f *fieldPlan, conv []any) {
 	switch f.kind {
 	case srcColumn:
 		v = conv[f.idx[0]]
+		if f.timeOfDay != nil {
+			v = m.withTimeOfDay(f, v, conv[f.timeOfDay.idx])
+		}
 	case srcCoalesce:
 		for _, i := range f.idx {
 			if x := conv[i]; x != nil && text(x) != "" {
@@ -175,6 +186,8 @@ func (m *mapper) field(out map[string]any, f *fieldPlan, conv []any) {
 		}
 		out[f.name] = ids
 		return
+	case srcStatusSet, srcRelatedList:
+		return // filled per page by fillRelated
 	}
 	if f.typ == model.Enum {
 		m.enum(out, f, v)

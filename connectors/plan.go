@@ -49,6 +49,16 @@ type plan struct {
 	byField    map[string]*fieldPlan
 	byCustom   map[string]*fieldPlan
 	enumFields int
+
+	// dats: text columns read as dates hold SAP DATS (date_format: dats).
+	dats bool
+	// also are the select indexes of date_overlap's further change columns.
+	also []int
+	// scope are the filters that apply to reads by key too.
+	scope []dialect.Filter
+	// related are the fields computed from rows of other tables, read
+	// per page (status sets, ref lists with from).
+	related []*relatedPlan
 }
 
 type sourceKind int
@@ -78,6 +88,11 @@ type fieldPlan struct {
 	constant   any
 	sep        string
 	scale      float64
+	// rel reads a status_set, or a ref_list with from, from another
+	// table; the value is filled per page, not from the row.
+	rel *relatedPlan
+	// timeOfDay is the time_column, if there is one.
+	timeOfDay *timeOfDay
 	// writeCols are base-table columns a write of this field sets (one for
 	// plain columns, the key columns for references), nil if not writable.
 	writeCols []*dialect.Column
@@ -111,6 +126,10 @@ type childPlan struct {
 func compile(p *profiles.Profile, o *Overrides, s *Schema, d *dialect.Dialect) (*plans, profiles.Problems, error) {
 	var probs, soft profiles.Problems
 	out := &plans{byName: map[string]*plan{}, overrides: o}
+	params, err := connParams(p, o)
+	if err != nil {
+		probs.Add("params", "%v", err)
+	}
 	names := profiles.SortedKeys(p.Models)
 	if o != nil {
 		for _, n := range profiles.SortedKeys(o.Models) {
@@ -156,6 +175,11 @@ func compile(p *profiles.Profile, o *Overrides, s *Schema, d *dialect.Dialect) (
 			}
 		}
 		var structural profiles.Problems
+		if withParams, err := profiles.WithParams(&merged, params); err != nil {
+			structural.Add(path, "%v", err)
+		} else {
+			merged = *withParams
+		}
 		sink := func(field string) *profiles.Problems {
 			if strictModel || strictField[field] {
 				return &probs
@@ -184,6 +208,11 @@ func compile(p *profiles.Profile, o *Overrides, s *Schema, d *dialect.Dialect) (
 				fields = append(fields, model.Field{Name: fn, Type: t})
 			}
 			n := len(probs)
+			m, err := profiles.WithParams(m, params)
+			if err != nil {
+				probs.Add("custom_models."+name, "%v", err)
+				continue
+			}
 			pl := compileModel(&probs, func(string) *profiles.Problems { return &probs }, false, "custom_models."+name, name, model.NewDef(name, fields), m, true, s, d)
 			if pl != nil && len(probs) == n {
 				out.byName[name] = pl
@@ -246,7 +275,7 @@ func compileModel(probs *profiles.Problems, sink func(field string) *profiles.Pr
 		return nil
 	}
 	pl := &plan{name: name, def: def, custom: custom, src: m, table: t, wm: -1, created: -1, updated: -1, history: -1,
-		write: m.Write, byField: map[string]*fieldPlan{}, byCustom: map[string]*fieldPlan{}}
+		write: m.Write, byField: map[string]*fieldPlan{}, byCustom: map[string]*fieldPlan{}, dats: m.DateFormat == profiles.DateFormatDats}
 	r := &resolver{pl: pl, s: s, aliases: map[string]*dialect.Table{}, sqlA: map[string]string{"t": "t"}, dropped: map[string]bool{}, seen: map[string]int{}}
 	for _, c := range t.Columns {
 		r.col("t." + c.Name)
@@ -259,6 +288,9 @@ func compileModel(probs *profiles.Problems, sink func(field string) *profiles.Pr
 			continue
 		}
 		pl.filters = append(pl.filters, fl)
+		if f.Scope {
+			pl.scope = append(pl.scope, fl)
+		}
 	}
 	for i, j := range m.Joins {
 		jp := fmt.Sprintf("%s.joins[%d]", path, i)
@@ -347,11 +379,14 @@ func compileModel(probs *profiles.Problems, sink func(field string) *profiles.Pr
 					probs.Add(path+".watermark.column", "rowversion needs an integer or rowversion column, %s is %s", pl.meta[idx].Name, pl.meta[idx].Type)
 				}
 			case profiles.TimestampColumn, profiles.DateOverlap:
-				if k != dialect.KindTime && k != dialect.KindDate && k != dialect.KindTimeTZ {
+				if k == dialect.KindDats && pl.strategy == profiles.TimestampColumn {
+					probs.Add(path+".watermark.column", "%s holds dates without a time: use date_overlap", pl.meta[idx].Name)
+				} else if k != dialect.KindTime && k != dialect.KindDate && k != dialect.KindTimeTZ && k != dialect.KindDats {
 					probs.Add(path+".watermark.column", "%s needs a date or time column, %s is %s", pl.strategy, pl.meta[idx].Name, pl.meta[idx].Type)
 				}
 			}
 			pl.wm = idx
+			pl.also = compileAlso(r, probs, path+".watermark.also", m.Watermark.Also)
 		}
 	}
 	timeCol := func(p, c string) int {
@@ -387,6 +422,9 @@ func compileModel(probs *profiles.Problems, sink func(field string) *profiles.Pr
 		}
 		pl.fields = append(pl.fields, fp)
 		pl.byField[fn] = fp
+		if fp.rel != nil {
+			pl.related = append(pl.related, fp.rel)
+		}
 		if fp.typ == model.Enum {
 			pl.enumFields++
 		}
@@ -426,6 +464,13 @@ func compileModel(probs *profiles.Problems, sink func(field string) *profiles.Pr
 // field's type says what the text means.
 func (r *resolver) asTime(i int) {
 	if i < 0 || r.pl.meta[i].Kind != dialect.KindString {
+		return
+	}
+	if r.pl.dats {
+		// The mapping said so: SAP keeps every date in a CHAR(8) column.
+		c := *r.pl.meta[i]
+		c.Kind = dialect.KindDats
+		r.pl.meta[i] = &c
 		return
 	}
 	// Only unsized text: a VARCHAR(16) status column is not a date.
@@ -537,6 +582,8 @@ func compileField(r *resolver, name string, fd *model.Field, f *profiles.Field, 
 		if err == nil {
 			fp.writeCols = baseCols(r.pl, fp.idx)
 		}
+	case f.StatusSet != nil || f.RefList != "" && f.From != nil:
+		err = compileRelated(r, fp, f)
 	case f.RefList != "":
 		fp.kind = srcRefList
 		fp.refModel = f.RefList
@@ -576,6 +623,11 @@ func compileField(r *resolver, name string, fd *model.Field, f *profiles.Field, 
 		}
 		if fp.writeCols != nil {
 			fp.writeCols = []*dialect.Column{r.pl.meta[fp.idx[0]]}
+		}
+	}
+	if f.TimeColumn != "" {
+		if err := compileTimeOfDay(r, fp, f.TimeColumn); err != nil {
+			return nil, err
 		}
 	}
 	if custom && fp.kind != srcColumn && fp.kind != srcCoalesce && fp.kind != srcConcat && fp.kind != srcConst {
@@ -652,7 +704,7 @@ func compileChild(r *resolver, def *model.Def, name string, c *profiles.Child, s
 		cp.order = append(cp.order, cp.cols[idx])
 	}
 	// Child fields resolve against the child table only.
-	cr := &resolver{pl: &plan{table: ct}, aliases: map[string]*dialect.Table{}, sqlA: map[string]string{"t": "c"}, dropped: map[string]bool{}, seen: map[string]int{}}
+	cr := &resolver{pl: &plan{table: ct, dats: r.pl.dats}, aliases: map[string]*dialect.Table{}, sqlA: map[string]string{"t": "c"}, dropped: map[string]bool{}, seen: map[string]int{}}
 	cr.pl.cols = append(cr.pl.cols, cp.cols...)
 	cr.pl.meta = append(cr.pl.meta, cp.meta...)
 	cr.pl.rawName = make([]string, len(cp.cols))

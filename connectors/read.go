@@ -122,6 +122,8 @@ func posValue(col *dialect.Column, raw, conv any) any {
 		if t, ok := conv.(time.Time); ok {
 			return t
 		}
+	case dialect.KindDats:
+		return datsPosition(raw)
 	}
 	return conv
 }
@@ -195,6 +197,7 @@ func (c *SQLConnector) readOrdered(ctx context.Context, pl *plan, m *mapper, req
 	}
 	stored := req.Watermark
 	finalWM := ""
+	ov := &overlapMark{c: c, pl: pl}
 	if req.Full {
 		c.historyFilter(pl, &q, req.HistoryWindow)
 		q.OrderBy = pl.keyCols
@@ -206,16 +209,16 @@ func (c *SQLConnector) readOrdered(ctx context.Context, pl *plan, m *mapper, req
 		if top == nil {
 			finalWM = req.Watermark
 		}
+		ov.stored = top
 	} else {
 		q.OrderBy = orderCols
 		if pos, ok := c.decodeWatermark(pl, req.Watermark); ok {
 			switch {
 			case pl.strategy == profiles.DateOverlap:
-				from := pos.wm
-				if t, ok := from.(time.Time); ok {
-					from = t.Add(-pl.overlap)
+				ov.stored = pos.wm
+				if from, ok := c.overlapFrom(pl, pos.wm); ok {
+					c.applyOverlap(pl, &q, from)
 				}
-				q.After = &dialect.Keyset{Cols: orderCols[:1], Values: []any{c.bind(wmCol, from)}, Inclusive: true}
 			case len(pos.key) == len(pl.key):
 				vals := []any{c.bind(wmCol, pos.wm)}
 				for i, k := range pos.key {
@@ -235,13 +238,20 @@ func (c *SQLConnector) readOrdered(ctx context.Context, pl *plan, m *mapper, req
 			return err
 		}
 		last := len(page.recs) < req.BatchSize
+		ov.page(page)
 		if err := c.emitPage(pl, page, req, last, func(b *Batch, lastPos position) {
 			if req.Full {
 				b.Watermark = stored
 				if last && b.Final {
 					b.Watermark = finalWM
+					if pl.strategy == profiles.DateOverlap {
+						b.Watermark = ov.full(ov.stored, finalWM)
+					}
 				}
 				return
+			}
+			if pl.strategy == profiles.DateOverlap {
+				lastPos = ov.position(b, lastPos, last)
 			}
 			b.Watermark = c.encodeWatermark(pl, lastPos)
 			stored = b.Watermark
@@ -287,6 +297,11 @@ func (c *SQLConnector) maxWatermark(ctx context.Context, pl *plan) (any, error) 
 		return nil, nil
 	}
 	wmCol := pl.meta[pl.wm]
+	if wmCol.Kind == dialect.KindDats {
+		// A largest value that is no date (letters sort after digits)
+		// must not become the watermark; keep the stored one instead.
+		return c.wmMax(pl, nil, datsPosition(raw)), nil
+	}
 	conv, err := dialect.Value(wmCol.Kind, raw, c.loc)
 	if err != nil {
 		return nil, err
@@ -321,6 +336,7 @@ func (c *SQLConnector) fetchPage(ctx context.Context, pl *plan, m *mapper, q dia
 	conv := make([]any, n)
 	p := &page{}
 	var parentOn [][]any
+	var relKeys [][][]any
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, err
@@ -328,7 +344,9 @@ func (c *SQLConnector) fetchPage(ctx context.Context, pl *plan, m *mapper, q dia
 		for i, v := range raw {
 			cv, err := dialect.Value(pl.meta[i].Kind, v, c.loc)
 			if err != nil {
-				return nil, fmt.Errorf("column %s: %w", pl.meta[i].Name, err)
+				if cv, err = m.invalid(pl.meta[i].Name, v, err); err != nil {
+					return nil, fmt.Errorf("column %s: %w", pl.meta[i].Name, err)
+				}
 			}
 			conv[i] = cv
 		}
@@ -356,6 +374,9 @@ func (c *SQLConnector) fetchPage(ctx context.Context, pl *plan, m *mapper, q dia
 				parentOn = append(parentOn, vals)
 			}
 		}
+		if len(pl.related) > 0 {
+			relKeys = append(relKeys, relatedKeys(pl, conv))
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -369,6 +390,11 @@ func (c *SQLConnector) fetchPage(ctx context.Context, pl *plan, m *mapper, q dia
 			for i := range p.recs {
 				p.hash[i] = linesHash(p.hash[i], pl, p.recs[i])
 			}
+		}
+	}
+	if len(pl.related) > 0 && len(p.recs) > 0 {
+		if err := c.fillRelated(ctx, pl, m, p, relKeys); err != nil {
+			return nil, err
 		}
 	}
 	return p, nil
@@ -586,7 +612,9 @@ func (c *SQLConnector) readByKey(ctx context.Context, pl *plan, remoteID string)
 		return nil, err
 	}
 	q := c.baseSelect(pl)
-	q.Filters = nil // a record outside the profile's filters is still the record asked for
+	// A record outside the profile's filters is still the record asked
+	// for, unless a filter scopes the connection's data (SAP's client).
+	q.Filters = append([]dialect.Filter(nil), pl.scope...)
 	q.KeysIn = &dialect.KeysIn{Cols: pl.keyCols, Rows: [][]any{row}}
 	p, err := c.fetchPage(ctx, pl, m, q)
 	if err != nil {
@@ -677,10 +705,14 @@ func (c *SQLConnector) scanChild(ctx context.Context, ch *childPlan, m *mapper, 
 		for i, v := range raw {
 			cv, err := dialect.Value(ch.meta[i].Kind, v, c.loc)
 			if err != nil {
-				return fmt.Errorf("column %s: %w", ch.meta[i].Name, err)
+				if cv, err = m.invalid(ch.meta[i].Name, v, err); err != nil {
+					return fmt.Errorf("column %s: %w", ch.meta[i].Name, err)
+				}
 			}
 			conv[i] = cv
 		}
+		m.rid = "" // a line's record is not known here
+		m.flushInvalid()
 		line := make(map[string]any, len(ch.fields))
 		for _, f := range ch.fields {
 			m.field(line, f, conv)

@@ -35,7 +35,7 @@ func (c *SQLConnector) Write(ctx context.Context, req WriteRequest) (*model.Reco
 		}
 	}
 	if spec == nil {
-		return nil, &Error{Class: BadRequest, Op: op, Err: fmt.Errorf("%s does not accept %q writes", req.Model, req.Op)}
+		return nil, &Error{Class: BadRequest, Op: op, Err: c.notWritable(pl, req.Op)}
 	}
 	set, errs := c.columnsFor(pl, spec, req)
 	if len(errs) > 0 {
