@@ -12,22 +12,35 @@ import (
 // keys are zero-padded character numbers (AUFNR 12, EQUNR and MATNR 18, LIFNR
 // and EBELN 10); dates are DATS strings 'YYYYMMDD' ('00000000' when empty) and
 // times TIMS 'HHMMSS'; character columns are never NULL but blank; order
-// status lives in JEST as system statuses (I0001 CRTD, I0002 REL, I0045 TECO,
-// I0046 CLSD, I0076 DLFL) with INACT = 'X' on superseded ones; change dates
-// are date-only (AUFK-AEDAT, EQUI-AEDAT, MARA-LAEDA, EKPO-AEDAT), and
+// status lives in JEST as system statuses (I0001 CRTD, I0002 REL, I0010 PCNF,
+// I0009 CNF, I0045 TECO, I0046 CLSD, I0076 DLFL) with INACT = 'X' on
+// superseded ones, and so does the equipment's (I0099 AVLB, I0100 INST,
+// I0320 INAC, I0076 DLFL); change dates are date-only (AUFK-AEDAT,
+// EQUI-AEDAT, MARA-LAEDA, EKPO-AEDAT, MPLA-AEDAT) and stay '00000000' until
+// the first change, while ERDAT (MPLA: ERSDT) holds the creation date;
 // EKKO-AEDAT is the creation date, not a change date. Orders are not deleted
-// but flagged (DLFL, AUFK-LOEKZ); the equipment's functional location is
-// reached through EQUZ-ILOAN -> ILOA-TPLNR, and AFIH points at ILOA too.
+// but flagged (DLFL, AUFK-LOEKZ); purchase order items are deleted with
+// EKPO-LOEKZ = 'L' (EKKO-LOEKZ is set only while archiving); the equipment's
+// functional location is reached through EQUZ-ILOAN -> ILOA-TPLNR, and AFIH
+// points at ILOA too. Order types follow the commonly delivered PM01
+// (maintenance order, corrective work) and PM03 (preventive maintenance
+// order); sites configure their own, and PM02's meaning differs between
+// them. Maintenance plan cycles (MMPT, key WARPL + NUMMER NUMC 2) are FLTP
+// values with a T006 unit (internal codes TAG, WCH, MON, JHR).
 
 const sapClient = "100"
 
 var sapStatus = []struct{ stat, txt04, txt30 string }{
 	{"I0001", "CRTD", "Created"}, {"I0002", "REL", "Released"}, {"I0010", "PCNF", "Partially confirmed"},
 	{"I0009", "CNF", "Confirmed"}, {"I0045", "TECO", "Technically completed"}, {"I0046", "CLSD", "Closed"},
-	{"I0076", "DLFL", "Deletion flag"},
+	{"I0076", "DLFL", "Deletion flag"}, {"I0099", "AVLB", "Available"}, {"I0100", "INST", "Installed"},
+	{"I0320", "INAC", "Object deactivated"},
 }
 
-var sapOrderType = map[int]string{wtCorrective: "PM01", wtPreventive: "PM02", wtEmergency: "PM01", wtInspection: "PM03", wtProject: "PM01"}
+// sapOrderType gives the order type of a work type: breakdowns are
+// corrective orders (a malfunction report marks them, not the order type),
+// and inspection rounds come from maintenance plans as preventive orders.
+var sapOrderType = map[int]string{wtCorrective: "PM01", wtPreventive: "PM03", wtEmergency: "PM01", wtInspection: "PM03", wtProject: "PM01"}
 var sapActivity = map[int]string{wtCorrective: "COR", wtPreventive: "PRV", wtEmergency: "EMR", wtInspection: "INS", wtProject: "MOD"}
 
 func dats(t time.Time) string {
@@ -97,6 +110,19 @@ func sapJEST(w *workOrder) [][2]string {
 		out = append(out, [2]string{"I0046", ""})
 	}
 	return out
+}
+
+// sapEquipmentJEST returns the JEST rows (stat, inact) of an equipment:
+// operating ones are installed, those not ready available (not installed),
+// decommissioned ones deactivated and flagged for deletion.
+func sapEquipmentJEST(a *asset) [][2]string {
+	switch a.status {
+	case 1:
+		return [][2]string{{"I0099", ""}}
+	case 2:
+		return [][2]string{{"I0100", "X"}, {"I0320", ""}, {"I0076", ""}}
+	}
+	return [][2]string{{"I0100", ""}}
 }
 
 func sapSystem() *system {
@@ -230,7 +256,10 @@ func sapTables(g *gen) []*table {
 					return append(r, sapClient, sapEQUNR(i), "99991231", "001", sapWerks(g, a.site), parent, sapILOAN(i), "M01")
 				})
 			}),
-		t("MPLA", `MANDT varchar(3)!, WARPL varchar(12)!, WPTXT varchar(40)!, MPTYP varchar(2)!, STRAT varchar(6)!, LOEKZ varchar(1)!`,
+		// A plan locked against calls (LVORM) is the demo's inactive plan;
+		// STICH blank is time-based scheduling.
+		t("MPLA", `MANDT varchar(3)!, WARPL varchar(12)!, ERSDT varchar(8)!, ERNAM varchar(12)!, AEDAT varchar(8)!, AENAM varchar(12)!,
+			WPTXT varchar(40)!, STRAT varchar(6)!, LVORM varchar(1)!, STICH varchar(1)!, MPTYP varchar(2)!`,
 			[]string{"MANDT", "WARPL"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(len(g.pms), func(i int, r []any) []any {
@@ -239,16 +268,16 @@ func sapTables(g *gen) []*table {
 					if len(d) > 40 {
 						d = d[:40]
 					}
-					return append(r, sapClient, sapWARPL(i), d, "PM", "", xflag(!p.active))
+					return append(r, sapClient, sapWARPL(i), dats(base), admin, "00000000", "", d, "", xflag(!p.active), "", "PM")
 				})
 			}),
-		t("MMPT", `MANDT varchar(3)!, WARPL varchar(12)!, NUMMER varchar(3)!, ZYKL1 numeric(22,3)!, ZEIEH varchar(3)!, PAK_TEXT varchar(30)!`,
+		t("MMPT", `MANDT varchar(3)!, WARPL varchar(12)!, NUMMER varchar(2)!, ZYKL1 float!, ZEIEH varchar(3)!, PAK_TEXT varchar(30)!`,
 			[]string{"MANDT", "WARPL", "NUMMER"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(len(g.pms), func(i int, r []any) []any {
 					p := g.pms[i]
-					unit := map[string]string{"DAYS": "D", "WEEKS": "WK", "MONTHS": "MON", "YEARS": "YR"}[p.unit]
-					return append(r, sapClient, sapWARPL(i), "001", p.freq, unit, fmt.Sprintf("%d %s", p.freq, strings.ToLower(p.unit)))
+					unit := map[string]string{"DAYS": "TAG", "WEEKS": "WCH", "MONTHS": "MON", "YEARS": "JHR"}[p.unit]
+					return append(r, sapClient, sapWARPL(i), "01", float64(p.freq), unit, fmt.Sprintf("%d %s", p.freq, strings.ToLower(p.unit)))
 				})
 			}),
 		t("MPOS", `MANDT varchar(3)!, WAPOS varchar(16)!, WARPL varchar(12)!, PSTXT varchar(40)!, EQUNR varchar(18)!, TPLNR varchar(30)!,
@@ -291,14 +320,14 @@ func sapTables(g *gen) []*table {
 				})
 			}, index{name: "AUFK_AEDAT", cols: []string{"MANDT", "AEDAT"}}),
 		t("AFKO", `MANDT varchar(3)!, AUFNR varchar(12)!, GSTRP varchar(8)!, GLTRP varchar(8)!, GSTRS varchar(8)!, GSUZS varchar(6)!,
-			GLTRS varchar(8)!, GLUZS varchar(6)!, GETRI varchar(8)!, GEUZI varchar(6)!, FTRMI varchar(8)!`,
+			GLTRS varchar(8)!, GLUZS varchar(6)!, GSTRI varchar(8)!, GSUZI varchar(6)!, GETRI varchar(8)!, GEUZI varchar(6)!, FTRMI varchar(8)!`,
 			[]string{"MANDT", "AUFNR"},
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(g.rows, func(i int, r []any) []any {
 					w := g.wo(i)
 					rel, _, _ := sapPhaseDates(&w)
 					return append(r, sapClient, sapAUFNR(i), dats(w.targStart), dats(w.targComp), dats(w.schedStart), tims(w.schedStart),
-						dats(w.schedEnd), tims(w.schedEnd), dats(w.actEnd), tims(w.actEnd), dats(rel))
+						dats(w.schedEnd), tims(w.schedEnd), dats(w.actStart), tims(w.actStart), dats(w.actEnd), tims(w.actEnd), dats(rel))
 				})
 			}),
 		t("AFIH", `MANDT varchar(3)!, AUFNR varchar(12)!, ARTPR varchar(2)!, PRIOK varchar(1)!, EQUNR varchar(18)!, ILOAN varchar(12)!,
@@ -336,6 +365,13 @@ func sapTables(g *gen) []*table {
 							}
 						}
 					}
+					for i := range g.assets {
+						for n, s := range sapEquipmentJEST(&g.assets[i]) {
+							if !yield(append(r[:0], sapClient, "IE"+sapEQUNR(i), s[0], s[1], fmt.Sprintf("%03d", n+1))) {
+								return
+							}
+						}
+					}
 				}
 			}),
 		t("EKKO", `MANDT varchar(3)!, EBELN varchar(10)!, BUKRS varchar(4)!, BSTYP varchar(1)!, BSART varchar(4)!, LOEKZ varchar(1)!,
@@ -344,7 +380,7 @@ func sapTables(g *gen) []*table {
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(g.nPO, func(i int, r []any) []any {
 					p := g.po(i)
-					return append(r, sapClient, sapEBELN(i), "1000", "F", "NB", xflag(p.status == 4), dats(p.ordered),
+					return append(r, sapClient, sapEBELN(i), "1000", "F", "NB", "", dats(p.ordered),
 						sapUser(g.people[p.buyer]), sapLIFNR(p.vendor), "1000", "P01", "USD", dats(p.ordered))
 				})
 			}),
@@ -362,7 +398,11 @@ func sapTables(g *gen) []*table {
 						if len(d) > 40 {
 							d = d[:40]
 						}
-						if !yield(append(r[:0], sapClient, sapEBELN(p.i), fmt.Sprintf("%05d", 10*(li+1)), xflag(p.status == 4),
+						deleted := ""
+						if p.status == 4 {
+							deleted = "L"
+						}
+						if !yield(append(r[:0], sapClient, sapEBELN(p.i), fmt.Sprintf("%05d", 10*(li+1)), deleted,
 							dats(p.ordered), d, sapMATNR(pt.num), sapWerks(g, p.site), "0001", l.qty, pt.uom, l.price, 1,
 							round2(l.qty*l.price), xflag(l.received >= l.qty))) {
 							return
@@ -562,9 +602,9 @@ func sapCreate(ctx context.Context, m *Mutator, tx execer, rec changeSet) (bool,
 		return false, fmt.Errorf("insert AUFK: %w", err)
 	}
 	start := now.AddDate(0, 0, 1)
-	if _, err := tx.exec(ctx, sq(`insert into AFKO (MANDT, AUFNR, GSTRP, GLTRP, GSTRS, GSUZS, GLTRS, GLUZS, GETRI, GEUZI, FTRMI)
-		values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), sapClient, aufnr, dats(start), dats(start.AddDate(0, 0, 7)), dats(start), "070000",
-		dats(start), "150000", "00000000", "000000", "00000000"); err != nil {
+	if _, err := tx.exec(ctx, sq(`insert into AFKO (MANDT, AUFNR, GSTRP, GLTRP, GSTRS, GSUZS, GLTRS, GLUZS, GSTRI, GSUZI, GETRI, GEUZI, FTRMI)
+		values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), sapClient, aufnr, dats(start), dats(start.AddDate(0, 0, 7)), dats(start), "070000",
+		dats(start), "150000", "00000000", "000000", "00000000", "000000", "00000000"); err != nil {
 		return false, fmt.Errorf("insert AFKO: %w", err)
 	}
 	if _, err := tx.exec(ctx, sq(`insert into AFIH (MANDT, AUFNR, ARTPR, PRIOK, EQUNR, ILOAN, IPHAS, WARPL, INGPR, ILART, QMNUM)

@@ -25,6 +25,7 @@ const (
 	kNumeric              // NUMERIC(p,s)
 	kDatetime             // TIMESTAMP without zone; text on SQLite
 	kFlag                 // Yes/No stored as 0/1, the Maximo convention
+	kFloat                // DOUBLE PRECISION: SAP's FLTP
 )
 
 type column struct {
@@ -57,7 +58,7 @@ type table struct {
 	rows func(g *gen) iter.Seq[[]any]
 }
 
-var colSpec = regexp.MustCompile(`^([A-Z0-9_]+)\s+(varchar|int|bigint|numeric|datetime|flag)(?:\((\d+)(?:,(\d+))?\))?(!?)$`)
+var colSpec = regexp.MustCompile(`^([A-Z0-9_]+)\s+(varchar|int|bigint|numeric|datetime|flag|float)(?:\((\d+)(?:,(\d+))?\))?(!?)$`)
 
 // cols parses a compact column list: "NAME type[(n[,s])][!]" separated by
 // commas, where ! marks NOT NULL. The list reads like the data dictionary it
@@ -91,7 +92,7 @@ func cols(spec string) []column {
 			panic("demodb: bad column spec " + strconv.Quote(part))
 		}
 		c := column{name: m[1], notNull: m[5] == "!"}
-		c.kind = map[string]kind{"varchar": kVarchar, "int": kInt, "bigint": kBigint, "numeric": kNumeric, "datetime": kDatetime, "flag": kFlag}[m[2]]
+		c.kind = map[string]kind{"varchar": kVarchar, "int": kInt, "bigint": kBigint, "numeric": kNumeric, "datetime": kDatetime, "flag": kFlag, "float": kFloat}[m[2]]
 		c.size, _ = strconv.Atoi(m[3])
 		c.scale, _ = strconv.Atoi(m[4])
 		out = append(out, c)
@@ -131,6 +132,8 @@ func ddlType(d Dialect, c column) string {
 			return "integer"
 		}
 		return "smallint"
+	case kFloat:
+		return "double precision"
 	}
 	panic("demodb: unknown kind")
 }
