@@ -73,7 +73,7 @@ func TestGoldenSQL(t *testing.T) {
 
 // goldenDemoSystems are the systems whose demodb schema joins the Maximo
 // fixture's, so that their profiles' statements are in the golden files.
-var goldenDemoSystems = []string{"infor_eam", "mp2"}
+var goldenDemoSystems = []string{"infor_eam", "mp2", "sap_pm"}
 
 // withDemoSchemas adds the tables of each system's demo database (one work
 // order's worth, in SQLite) to base.
@@ -156,9 +156,24 @@ func goldenQueries(c *SQLConnector, pl *plan) []goldenQuery {
 	q.After = &dialect.Keyset{Cols: pl.keyCols, Values: keyVals()}
 	out = append(out, goldenQuery{"full or row-hash page", q})
 	q = c.baseSelect(pl)
-	q.Filters = nil
+	q.Filters = pl.scope
 	q.KeysIn = &dialect.KeysIn{Cols: pl.keyCols, Rows: [][]any{keyVals()}}
 	out = append(out, goldenQuery{"by key", q})
+	if len(pl.also) > 0 {
+		q := c.baseSelect(pl)
+		q.Limit = 1000
+		q.OrderBy = append([]dialect.Col{pl.cols[pl.wm]}, pl.keyCols...)
+		c.applyOverlap(pl, &q, "from")
+		out = append(out, goldenQuery{"overlap window", q})
+	}
+	for _, rp := range pl.related {
+		row := make([]any, len(rp.match))
+		for i := range row {
+			row[i] = fmt.Sprintf("p%d", i+1)
+		}
+		out = append(out, goldenQuery{"related " + rp.field.name, dialect.Select{Table: rp.table.Name, Alias: "c", Columns: rp.cols,
+			Filters: rp.filters, KeysIn: &dialect.KeysIn{Cols: rp.match, Rows: [][]any{row, row}}, OrderBy: rp.order}})
+	}
 	for _, ch := range pl.children {
 		row := make([]any, len(ch.on))
 		for i := range row {
