@@ -864,3 +864,25 @@ func TestOverlapFrom(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteWithoutWrites checks the message of a write to a model whose
+// mapping declares no writes at all (Maximo's assets), and that a model
+// with writes still names the kind of write it lacks.
+func TestWriteWithoutWrites(t *testing.T) {
+	f := newSQLiteFixture(t, 1)
+	c := f.open(t, Config{})
+	_, err := c.Write(context.Background(), WriteRequest{Model: "assets", Op: model.OpUpdate, RemoteID: "TEXAS/11430", Fields: map[string]any{"name": "x"}})
+	if !errors.Is(err, ErrReadOnly) || Classify(err) != BadRequest || !strings.Contains(err.Error(), "assets of maximo are read-only: the mapping declares no writes") {
+		t.Errorf("write to assets: %v", err)
+	}
+	p, err := profiles.Load("maximo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Models["work_orders"].Write.Status = nil
+	c2 := f.open(t, Config{Profile: p})
+	_, err = c2.Write(context.Background(), WriteRequest{Model: "work_orders", Op: model.OpStatus, RemoteID: "BEDFORD/1000", Fields: map[string]any{"status": "closed"}})
+	if errors.Is(err, ErrReadOnly) || Classify(err) != BadRequest || !strings.Contains(err.Error(), `work_orders does not accept "status" writes`) {
+		t.Errorf("status write without a status section: %v", err)
+	}
+}
