@@ -18,16 +18,16 @@ func TestMain(m *testing.M) {
 // backend opens stores of one database kind for the suite.
 type backend struct {
 	// fresh returns the location (path or DSN) of a new, empty database.
-	fresh func(t *testing.T) string
+	fresh func(t testing.TB) string
 	// open opens a store at a location, closed when t ends. Opening one
 	// location twice gives two independent handles with their own pools,
 	// as two relay replicas have.
-	open func(t *testing.T, loc string, opts Options) Store
+	open func(t testing.TB, loc string, opts Options) Store
 }
 
 var sqliteBackend = backend{
-	fresh: func(t *testing.T) string { return filepath.Join(t.TempDir(), "relay.db") },
-	open: func(t *testing.T, loc string, opts Options) Store {
+	fresh: func(t testing.TB) string { return filepath.Join(t.TempDir(), "relay.db") },
+	open: func(t testing.TB, loc string, opts Options) Store {
 		t.Helper()
 		s, err := OpenSQLite(context.Background(), loc, withTestLogger(t, opts))
 		if err != nil {
@@ -39,8 +39,8 @@ var sqliteBackend = backend{
 }
 
 var postgresBackend = backend{
-	fresh: func(t *testing.T) string { return pgtest.Shared(t).CreateDB(t, "") },
-	open: func(t *testing.T, loc string, opts Options) Store {
+	fresh: func(t testing.TB) string { return pgtest.Shared(t).CreateDB(t, "") },
+	open: func(t testing.TB, loc string, opts Options) Store {
 		t.Helper()
 		if opts.MaxOpenConns == 0 {
 			// Tests run in parallel against one server with 100
@@ -68,14 +68,14 @@ func TestPostgres(t *testing.T) {
 }
 
 // withTestLogger sends the store's log to t.Log.
-func withTestLogger(t *testing.T, opts Options) Options {
+func withTestLogger(t testing.TB, opts Options) Options {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return opts
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
