@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"crypto/subtle"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -99,7 +101,7 @@ func (s *sqlStore) AuthenticateAPIKey(ctx context.Context, plain string) (APIKey
 		Scan(&k.ID, &k.AccountID, &k.Name, &k.Prefix, &got, scanTime{&k.CreatedAt}, scanNullTime{&k.RevokedAt},
 			&a.ID, &a.Name, scanTime{&a.CreatedAt})
 	if err != nil {
-		if err = notFound(err); err == ErrNotFound {
+		if errors.Is(err, sql.ErrNoRows) {
 			return APIKey{}, Account{}, fmt.Errorf("authenticate api key: %w", ErrUnauthorized)
 		}
 		return APIKey{}, Account{}, fmt.Errorf("authenticate api key: %w", err)

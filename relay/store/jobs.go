@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -259,7 +260,7 @@ func (s *sqlStore) ClaimJob(ctx context.Context, worker string, leaseFor time.Du
 		RETURNING `+jobColumns,
 		s.t(now), worker, s.t(now.Add(leaseFor)), s.t(now), s.t(now)))
 	if err != nil {
-		if err = notFound(err); err == ErrNotFound {
+		if errors.Is(err, sql.ErrNoRows) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("claim job: %w", err)
