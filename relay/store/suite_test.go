@@ -465,9 +465,9 @@ func testEnrollment(t *testing.T, b backend) {
 	wantErr(t, err, ErrTokenUsed, "second redeem")
 
 	for _, tc := range []struct {
-		name           string
+		name            string
 		agentID, secret string
-		want           error
+		want            error
 	}{
 		{"right", cred.AgentID, cred.Secret, nil},
 		{"wrong secret", cred.AgentID, cred.Secret + "x", ErrUnauthorized},
