@@ -21,6 +21,16 @@ func TestRecordID(t *testing.T) {
 	if id := RecordID("c1", "meters", "x"); !strings.HasPrefix(id, "cm_") {
 		t.Errorf("custom id %s", id)
 	}
+	// Ids are stored by the relay and by API consumers: they must never change.
+	for _, tc := range []struct{ conn, model, rid, want string }{
+		{"c1", "work_orders", "BEDFORD/1000", "wo_vpjcmzpkrqsb6uemfsllmduc"},
+		{"conn_test", "meters", "x", "cm_cbms5st445rftjusc2vvowpl"},
+		{strings.Repeat("k", 300), "assets", "A/B", "ast_k6wygihvrtzwbszsspkdt6co"},
+	} {
+		if got := RecordID(tc.conn, tc.model, tc.rid); got != tc.want {
+			t.Errorf("RecordID(%q, %q, %q) = %s, want %s", tc.conn, tc.model, tc.rid, got, tc.want)
+		}
+	}
 }
 
 func TestKeys(t *testing.T) {

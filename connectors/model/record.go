@@ -324,18 +324,20 @@ var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadd
 // any plant's scale). Reference fields carry the id of the referenced record
 // computed the same way, so they resolve without a lookup.
 func RecordID(connectionID, modelName, remoteID string) string {
-	h := sha256.New()
-	h.Write([]byte(connectionID))
-	h.Write([]byte{0})
-	h.Write([]byte(modelName))
-	h.Write([]byte{0})
-	h.Write([]byte(remoteID))
-	sum := h.Sum(nil)
+	// Built in stack buffers: a large read computes several ids per row.
+	var in [256]byte
+	b := append(append(append(append(append(in[:0], connectionID...), 0), modelName...), 0), remoteID...)
+	sum := sha256.Sum256(b)
 	tag := CustomTag
 	if d := Lookup(modelName); d != nil {
 		tag = d.Tag
 	}
-	return tag + "_" + idEncoding.EncodeToString(sum[:15])
+	var out [64]byte
+	n := copy(out[:], tag)
+	out[n] = '_'
+	n++
+	idEncoding.Encode(out[n:], sum[:15])
+	return string(out[:n+idEncoding.EncodedLen(15)])
 }
 
 // JoinKey joins the values of a composite native key with "/". A "/" or "%"
