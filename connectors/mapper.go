@@ -25,10 +25,28 @@ type mapper struct {
 	rid     string
 	pending []badValue
 	bad     int
+	// conv converts the values of the rows this mapper maps.
+	conv *dialect.Converter
+	// refs caches the ids of referenced records: a page refers to the same
+	// assets, locations and people over and over, and each id is a hash.
+	refs map[refKey]any
 }
 
+// refKey names a referenced record by its model and key parts, so that a
+// cache hit needs no joined key; keys of more than three parts are joined
+// into p0. n, the number of parts, keeps keys of different lengths apart.
+type refKey struct {
+	model      string
+	n          int
+	p0, p1, p2 string
+}
+
+// maxRefs bounds the reference cache so that memory stays flat however
+// many distinct records a read refers to.
+const maxRefs = 1 << 14
+
 func (c *SQLConnector) newMapper(ctx context.Context, pl *plan) (*mapper, error) {
-	m := &mapper{c: c, pl: pl}
+	m := &mapper{c: c, pl: pl, conv: dialect.NewConverter(c.loc), refs: map[refKey]any{}}
 	for _, f := range pl.fields {
 		if f.synonyms == nil {
 			continue
@@ -101,11 +119,7 @@ func (c *SQLConnector) loadSynonyms(ctx context.Context, f *fieldPlan) (map[stri
 // record maps one row; it returns the record and its estimated encoded size.
 func (m *mapper) record(conv []any) (model.Record, int) {
 	pl := m.pl
-	parts := make([]string, len(pl.key))
-	for i, k := range pl.key {
-		parts[i] = text(conv[k])
-	}
-	rid := model.JoinKey(parts)
+	rid := m.remoteID(conv)
 	m.rid = rid
 	m.flushInvalid()
 	rec := model.Record{
@@ -115,18 +129,32 @@ func (m *mapper) record(conv []any) (model.Record, int) {
 		Fields:   make(map[string]any, len(pl.fields)+pl.enumFields+len(pl.children)),
 	}
 	size := 200 + len(rec.ID) + len(rid)
+	// One allocation for both times.
+	var times *[2]time.Time
 	if pl.created >= 0 {
 		if t, ok := conv[pl.created].(time.Time); ok {
-			rec.RemoteCreatedAt = &t
+			times = new([2]time.Time)
+			times[0] = t
+			rec.RemoteCreatedAt = &times[0]
 		}
 	}
 	if pl.updated >= 0 {
 		if t, ok := conv[pl.updated].(time.Time); ok {
-			rec.RemoteUpdatedAt = &t
+			if times == nil {
+				times = new([2]time.Time)
+			}
+			times[1] = t
+			rec.RemoteUpdatedAt = &times[1]
 		}
 	}
 	for _, f := range pl.fields {
 		m.field(rec.Fields, f, conv)
+		// Sized field by field: walking the finished map costs more
+		// than looking up the keys just written.
+		size += len(f.name) + 4 + estimateSize(rec.Fields[f.name])
+		if f.remote != "" {
+			size += len(f.remote) + 4 + estimateSize(rec.Fields[f.remote])
+		}
 	}
 	if len(pl.customF) > 0 {
 		rec.CustomFields = make(map[string]any, len(pl.customF))
@@ -136,14 +164,29 @@ func (m *mapper) record(conv []any) (model.Record, int) {
 		size += estimateMap(rec.CustomFields)
 	}
 	rd := make(map[string]any, pl.nBase)
-	for i := 0; i < pl.nBase; i++ {
+	for i, v := range conv[:pl.nBase] {
 		name := pl.cols[i].Name
-		rd[name] = conv[i]
-		size += len(name) + 4 + estimateSize(conv[i])
+		rd[name] = v
+		size += len(name) + 4 + estimateSize(v)
 	}
 	rec.RemoteData = rd
-	size += estimateMap(rec.Fields)
 	return rec, size
+}
+
+// remoteID joins the key columns of a row.
+func (m *mapper) remoteID(conv []any) string {
+	key := m.pl.key
+	if len(key) == 1 {
+		if s := text(conv[key[0]]); !strings.ContainsAny(s, "/%") {
+			return s
+		}
+	}
+	var buf [4]string
+	parts := buf[:0]
+	for _, k := range key {
+		parts = append(parts, text(conv[k]))
+	}
+	return model.JoinKey(parts)
 }
 
 // field computes one field into out.
@@ -202,15 +245,37 @@ func (m *mapper) field(out map[string]any, f *fieldPlan, conv []any) {
 }
 
 func (m *mapper) ref(refModel string, idx []int, conv []any) any {
-	parts := make([]string, len(idx))
-	for i, k := range idx {
+	var buf [4]string
+	parts := buf[:0]
+	for _, k := range idx {
 		s := text(conv[k])
 		if s == "" {
 			return nil
 		}
-		parts[i] = s
+		parts = append(parts, s)
 	}
-	return model.RecordID(m.c.cfg.ConnectionID, refModel, model.JoinKey(parts))
+	rk := refKey{model: refModel, n: len(parts)}
+	switch len(parts) {
+	case 3:
+		rk.p2 = parts[2]
+		fallthrough
+	case 2:
+		rk.p1 = parts[1]
+		fallthrough
+	case 1:
+		rk.p0 = parts[0]
+	default:
+		rk.p0 = model.JoinKey(parts)
+	}
+	if id, ok := m.refs[rk]; ok {
+		return id
+	}
+	var id any = model.RecordID(m.c.cfg.ConnectionID, refModel, model.JoinKey(parts))
+	if len(m.refs) >= maxRefs {
+		clear(m.refs)
+	}
+	m.refs[rk] = id
+	return id
 }
 
 // enum sets the normalized value and its remote_ sibling. The native code
@@ -219,23 +284,29 @@ func (m *mapper) ref(refModel string, idx []int, conv []any) any {
 func (m *mapper) enum(out map[string]any, f *fieldPlan, v any) {
 	if f.kind == srcConst {
 		out[f.name] = v
-		out[model.RemoteSibling(f.name)] = nil
+		out[f.remote] = nil
 		return
 	}
 	if v == nil {
 		out[f.name] = nil
-		out[model.RemoteSibling(f.name)] = nil
+		out[f.remote] = nil
 		return
 	}
-	native := text(v)
-	out[model.RemoteSibling(f.name)] = native
+	native, ok := v.(string)
+	if ok {
+		// Stored as the interface value it came in, which is not boxed again.
+		out[f.remote] = v
+	} else {
+		native = text(v)
+		out[f.remote] = native
+	}
 	internal := native
 	if syn := m.syn[f.name]; syn != nil {
 		if iv, ok := syn[native]; ok {
 			internal = iv
 		}
 	}
-	if u, ok := f.values[internal]; ok {
+	if u, ok := f.unified[internal]; ok {
 		out[f.name] = u
 	} else {
 		out[f.name] = nil
@@ -270,21 +341,23 @@ func text(v any) string {
 }
 
 // coerce converts a value to the field's type; a value that does not fit
-// becomes null rather than failing the whole read.
+// becomes null rather than failing the whole read. A value that already has
+// the type is returned as the interface value it came in, which costs no
+// allocation.
 func coerce(f *fieldPlan, v any) any {
 	if v == nil {
 		return nil
 	}
 	switch f.typ {
 	case model.String:
-		if s, ok := v.(string); ok {
-			return s
+		if _, ok := v.(string); ok {
+			return v
 		}
 		return text(v)
 	case model.Int:
 		switch x := v.(type) {
 		case int64:
-			return x
+			return v
 		case uint64:
 			return int64(x)
 		case float64:
@@ -304,13 +377,19 @@ func coerce(f *fieldPlan, v any) any {
 		}
 		return n
 	case model.Decimal:
-		s := text(v)
+		s, ok := v.(string)
+		if !ok {
+			s = text(v)
+		}
 		if f.scale != 0 {
 			d, err := strconv.ParseFloat(s, 64)
 			if err != nil {
 				return nil
 			}
 			return strconv.FormatFloat(d/f.scale, 'f', -1, 64)
+		}
+		if ok {
+			return v
 		}
 		return s
 	case model.Bool:
@@ -337,8 +416,8 @@ func coerce(f *fieldPlan, v any) any {
 		}
 		return b
 	case model.Time:
-		if t, ok := v.(time.Time); ok {
-			return t
+		if _, ok := v.(time.Time); ok {
+			return v
 		}
 		return nil
 	}

@@ -74,7 +74,11 @@ const (
 
 // fieldPlan computes one field from selected column values.
 type fieldPlan struct {
-	name       string
+	name string
+	// remote is the name of an enum's remote_ sibling; unified holds the
+	// enum's values already boxed, so that mapping a row allocates neither.
+	remote     string
+	unified    map[string]any
 	typ        model.Type
 	kind       sourceKind
 	idx        []int   // selected columns used
@@ -632,6 +636,13 @@ func compileField(r *resolver, name string, fd *model.Field, f *profiles.Field, 
 	}
 	if custom && fp.kind != srcColumn && fp.kind != srcCoalesce && fp.kind != srcConcat && fp.kind != srcConst {
 		return nil, fmt.Errorf("custom fields take column, coalesce, concat or const")
+	}
+	if fp.typ == model.Enum {
+		fp.remote = model.RemoteSibling(name)
+		fp.unified = make(map[string]any, len(fp.values))
+		for k, v := range fp.values {
+			fp.unified[k] = v
+		}
 	}
 	return fp, nil
 }

@@ -342,7 +342,7 @@ func (c *SQLConnector) fetchPage(ctx context.Context, pl *plan, m *mapper, q dia
 			return nil, err
 		}
 		for i, v := range raw {
-			cv, err := dialect.Value(pl.meta[i].Kind, v, c.loc)
+			cv, err := m.conv.Value(pl.meta[i].Kind, v)
 			if err != nil {
 				if cv, err = m.invalid(pl.meta[i].Name, v, err); err != nil {
 					return nil, fmt.Errorf("column %s: %w", pl.meta[i].Name, err)
@@ -703,7 +703,7 @@ func (c *SQLConnector) scanChild(ctx context.Context, ch *childPlan, m *mapper, 
 			return err
 		}
 		for i, v := range raw {
-			cv, err := dialect.Value(ch.meta[i].Kind, v, c.loc)
+			cv, err := m.conv.Value(ch.meta[i].Kind, v)
 			if err != nil {
 				if cv, err = m.invalid(ch.meta[i].Name, v, err); err != nil {
 					return fmt.Errorf("column %s: %w", ch.meta[i].Name, err)
@@ -739,16 +739,9 @@ func estimateSize(v any) int {
 	case nil:
 		return 4
 	case string:
-		n := 2
+		n := 2 + len(x)
 		for i := 0; i < len(x); i++ {
-			switch ch := x[i]; {
-			case ch == '"' || ch == '\\':
-				n += 2
-			case ch < 0x20 || ch == '<' || ch == '>' || ch == '&':
-				n += 6
-			default:
-				n++
-			}
+			n += int(jsonExtra[x[i]])
 		}
 		return n
 	case int64:
@@ -780,6 +773,17 @@ func estimateSize(v any) int {
 	}
 	return 64
 }
+
+// jsonExtra is how many bytes beyond one encoding/json writes for a byte
+// of a string.
+var jsonExtra = func() (t [256]uint8) {
+	for ch := range 0x20 {
+		t[ch] = 5
+	}
+	t['"'], t['\\'] = 1, 1
+	t['<'], t['>'], t['&'] = 5, 5, 5
+	return t
+}()
 
 func estimateMap(m map[string]any) int {
 	n := 2
