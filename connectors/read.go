@@ -232,8 +232,24 @@ func (c *SQLConnector) readOrdered(ctx context.Context, pl *plan, m *mapper, req
 			}
 		}
 	}
+	byWM := !req.Full && pl.strategy == profiles.Rowversion
+	pages := c.readPages(ctx, pl, m, q, byWM, func(lp position) *dialect.Keyset {
+		if req.Full {
+			vals := make([]any, len(lp.key))
+			for i, k := range lp.key {
+				vals[i] = c.bind(keyMeta[i], k)
+			}
+			return &dialect.Keyset{Cols: pl.keyCols, Values: vals}
+		}
+		vals := []any{c.bind(wmCol, lp.wm)}
+		for i, k := range lp.key {
+			vals = append(vals, c.bind(keyMeta[i], k))
+		}
+		return &dialect.Keyset{Cols: orderCols, Values: vals}
+	})
+	defer pages.close()
 	for {
-		page, err := c.fetchPage(ctx, pl, m, q)
+		page, err := pages.next()
 		if err != nil {
 			return err
 		}
@@ -260,20 +276,6 @@ func (c *SQLConnector) readOrdered(ctx context.Context, pl *plan, m *mapper, req
 		}
 		if last {
 			return nil
-		}
-		lp := page.pos[len(page.pos)-1]
-		if req.Full {
-			vals := make([]any, len(lp.key))
-			for i, k := range lp.key {
-				vals[i] = c.bind(keyMeta[i], k)
-			}
-			q.After = &dialect.Keyset{Cols: pl.keyCols, Values: vals}
-		} else {
-			vals := []any{c.bind(wmCol, lp.wm)}
-			for i, k := range lp.key {
-				vals = append(vals, c.bind(keyMeta[i], k))
-			}
-			q.After = &dialect.Keyset{Cols: orderCols, Values: vals}
 		}
 	}
 }
@@ -318,29 +320,22 @@ type page struct {
 }
 
 func (c *SQLConnector) fetchPage(ctx context.Context, pl *plan, m *mapper, q dialect.Select) (*page, error) {
-	sqlText, args, err := c.d.BuildSelect(q)
-	if err != nil {
+	var rs rawRows
+	if err := c.scanRows(ctx, pl, q, &rs); err != nil {
 		return nil, err
 	}
-	rows, err := c.db.QueryContext(ctx, sqlText, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
+	return c.mapRows(ctx, pl, m, &rs)
+}
+
+// mapRows converts and maps the rows of one page and reads their lines.
+func (c *SQLConnector) mapRows(ctx context.Context, pl *plan, m *mapper, rs *rawRows) (*page, error) {
 	n := len(pl.cols)
-	raw := make([]any, n)
-	ptrs := make([]any, n)
-	for i := range raw {
-		ptrs[i] = &raw[i]
-	}
 	conv := make([]any, n)
-	p := &page{}
+	p := &page{recs: make([]model.Record, 0, rs.n), pos: make([]position, 0, rs.n), size: make([]int, 0, rs.n)}
 	var parentOn [][]any
 	var relKeys [][][]any
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
+	for r := range rs.n {
+		raw := rs.row(r, n)
 		for i, v := range raw {
 			cv, err := m.conv.Value(pl.meta[i].Kind, v)
 			if err != nil {
@@ -378,10 +373,6 @@ func (c *SQLConnector) fetchPage(ctx context.Context, pl *plan, m *mapper, q dia
 			relKeys = append(relKeys, relatedKeys(pl, conv))
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close()
 	if len(pl.children) > 0 && len(p.recs) > 0 {
 		if err := c.fillChildren(ctx, pl, m, p, parentOn); err != nil {
 			return nil, err
@@ -494,8 +485,16 @@ func (c *SQLConnector) readRowHash(ctx context.Context, pl *plan, m *mapper, req
 		pending, pendingHashes, pendingSize = nil, map[string]string{}, 0
 		return emit(b)
 	}
+	pages := c.readPages(ctx, pl, m, q, false, func(lp position) *dialect.Keyset {
+		vals := make([]any, len(lp.key))
+		for i, k := range lp.key {
+			vals[i] = c.bind(keyMeta[i], k)
+		}
+		return &dialect.Keyset{Cols: pl.keyCols, Values: vals}
+	})
+	defer pages.close()
 	for {
-		p, err := c.fetchPage(ctx, pl, m, q)
+		p, err := pages.next()
 		if err != nil {
 			return err
 		}
@@ -523,12 +522,6 @@ func (c *SQLConnector) readRowHash(ctx context.Context, pl *plan, m *mapper, req
 		if len(p.recs) < req.BatchSize {
 			break
 		}
-		lp := p.pos[len(p.pos)-1]
-		vals := make([]any, len(lp.key))
-		for i, k := range lp.key {
-			vals[i] = c.bind(keyMeta[i], k)
-		}
-		q.After = &dialect.Keyset{Cols: pl.keyCols, Values: vals}
 	}
 	if req.Snapshot != nil {
 		err := req.Snapshot.Keys(pl.name, func(rid string) error {
