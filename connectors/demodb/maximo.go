@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -169,8 +170,12 @@ func maximoTables(g *gen) []*table {
 					return append(r, i+1, s.v[0], s.v[1], s.v[2], s.v[3], flag(s.def), nv(s.site), org, nil)
 				})
 			}),
+		// The address is ADDRESS1 (street), ADDRESS2 (city), ADDRESS3
+		// (state or province), ADDRESS4 (ZIP or postal code) and ADDRESS5
+		// (country), as Maximo's data dictionary titles them; there are no
+		// CITY or COUNTRY columns.
 		t("COMPANIES", `COMPANIESID bigint!, COMPANY varchar(12)!, ORGID varchar(8)!, NAME varchar(75), TYPE varchar(1)!,
-			ADDRESS1 varchar(50), CITY varchar(36), STATEPROVINCE varchar(20), ZIP varchar(12), COUNTRY varchar(8),
+			ADDRESS1 varchar(50), ADDRESS2 varchar(36), ADDRESS3 varchar(20), ADDRESS4 varchar(12), ADDRESS5 varchar(8),
 			PHONE varchar(20), CURRENCYCODE varchar(8)!, PAYMENTTERMS varchar(20), DISABLED flag!,
 			CHANGEDATE datetime!, CHANGEBY varchar(30)!`,
 			[]string{"COMPANY", "ORGID"}, "COMPANIESID",
@@ -257,15 +262,16 @@ func maximoTables(g *gen) []*table {
 					return append(r, i+1, p.num, "SET1", p.desc, p.uom, p.uom, p.category, 0, "NOLOT", st, nil)
 				})
 			}),
+		// MINLEVEL is the reorder point, SSTOCK the safety stock (optional).
 		t("INVENTORY", `INVENTORYID bigint!, ITEMNUM varchar(30)!, ITEMSETID varchar(8)!, LOCATION varchar(20)!, SITEID varchar(8)!,
-			ORGID varchar(8)!, MINLEVEL numeric(15,2)!, MAXLEVEL numeric(15,2)!, ORDERQTY numeric(15,2)!, DELIVERYTIME int,
+			ORGID varchar(8)!, MINLEVEL numeric(15,2)!, MAXLEVEL numeric(15,2)!, SSTOCK numeric(15,2), ORDERQTY numeric(15,2)!, DELIVERYTIME int,
 			LASTCOST numeric(10,2)!, AVGCOST numeric(10,2)!, ISSUEUNIT varchar(16), VENDOR varchar(12), MANUFACTURER varchar(12),
 			MODELNUM varchar(30), STATUS varchar(16)!`,
 			[]string{"SITEID", "ITEMSETID", "ITEMNUM", "LOCATION"}, "INVENTORYID",
 			func(g *gen) iter.Seq[[]any] {
 				return seqRows(len(g.parts)*nSites, func(i int, r []any) []any {
 					p, s, st := g.parts[i/nSites], g.sites[i%nSites], stock(g, i)
-					return append(r, i+1, p.num, "SET1", s.store, s.id, org, st.min, st.max, st.max-st.min, 3+i%20,
+					return append(r, i+1, p.num, "SET1", s.store, s.id, org, st.min, st.max, st.safety, st.max-st.min, 3+i%20,
 						p.cost, round2(p.cost*0.97), p.uom, g.vendors[i%len(g.vendors)].code, companyCode(p.mfr), p.mfrPart, "ACTIVE", nil)
 				})
 			}),
@@ -422,6 +428,7 @@ func maximoPOStatus(s int) (status, receipts string) {
 // stockLevel is the stock of one part in one site's storeroom.
 type stockLevel struct {
 	min, max, onHand float64
+	safety           any // nil where no safety stock is kept
 	bin              string
 	counted          time.Time
 }
@@ -430,8 +437,12 @@ func stock(g *gen, i int) stockLevel {
 	r := g.rowRand("stock", i)
 	mn := float64(r.IntN(6))
 	mx := mn + float64(2+r.IntN(20))
+	var safety any
+	if mn >= 2 {
+		safety = math.Floor(mn / 2)
+	}
 	return stockLevel{
-		min: mn, max: mx, onHand: float64(r.IntN(int(mx) + 3)),
+		min: mn, max: mx, onHand: float64(r.IntN(int(mx) + 3)), safety: safety,
 		bin:     fmt.Sprintf("%c-%02d-%d", 'A'+rune(r.IntN(8)), 1+r.IntN(30), 1+r.IntN(5)),
 		counted: g.now.AddDate(0, 0, -r.IntN(365)).Truncate(24 * time.Hour).Add(9 * time.Hour),
 	}
