@@ -147,21 +147,16 @@ func (m *mapper) record(conv []any) (model.Record, int) {
 			rec.RemoteUpdatedAt = &times[1]
 		}
 	}
+	size += 2
 	for _, f := range pl.fields {
-		m.field(rec.Fields, f, conv)
-		// Sized field by field: walking the finished map costs more
-		// than looking up the keys just written.
-		size += len(f.name) + 4 + estimateSize(rec.Fields[f.name])
-		if f.remote != "" {
-			size += len(f.remote) + 4 + estimateSize(rec.Fields[f.remote])
-		}
+		size += m.field(rec.Fields, f, conv)
 	}
 	if len(pl.customF) > 0 {
 		rec.CustomFields = make(map[string]any, len(pl.customF))
+		size += 2
 		for _, f := range pl.customF {
-			m.field(rec.CustomFields, f, conv)
+			size += m.field(rec.CustomFields, f, conv)
 		}
-		size += estimateMap(rec.CustomFields)
 	}
 	rd := make(map[string]any, pl.nBase)
 	for i, v := range conv[:pl.nBase] {
@@ -189,8 +184,10 @@ func (m *mapper) remoteID(conv []any) string {
 	return model.JoinKey(parts)
 }
 
-// field computes one field into out.
-func (m *mapper) field(out map[string]any, f *fieldPlan, conv []any) {
+// field computes one field into out and returns the estimated encoded
+// size of what it wrote, so that a record is sized without walking its map
+// again.
+func (m *mapper) field(out map[string]any, f *fieldPlan, conv []any) int {
 	var v any
 	switch f.kind {
 	case srcColumn:
@@ -218,8 +215,9 @@ func (m *mapper) field(out map[string]any, f *fieldPlan, conv []any) {
 	case srcConst:
 		v = f.constant
 	case srcRef:
-		out[f.name] = m.ref(f.refModel, f.idx, conv)
-		return
+		id := m.ref(f.refModel, f.idx, conv)
+		out[f.name] = id
+		return len(f.name) + 4 + estimateSize(id)
 	case srcRefList:
 		ids := make([]string, 0, len(f.items))
 		for _, it := range f.items {
@@ -228,20 +226,24 @@ func (m *mapper) field(out map[string]any, f *fieldPlan, conv []any) {
 			}
 		}
 		out[f.name] = ids
-		return
+		return len(f.name) + 4 + estimateSize(ids)
 	case srcStatusSet, srcRelatedList:
-		return // filled per page by fillRelated
+		return 0 // filled, and sized, per page by fillRelated
 	}
 	if f.typ == model.Enum {
-		m.enum(out, f, v)
-		if out[f.name] == nil && f.mapBy >= 0 && f.kind != srcConst && conv[f.mapBy] != nil {
-			if u, ok := f.mapByVals[text(conv[f.mapBy])]; ok {
-				out[f.name] = u
+		u, native := m.enumValues(f, v)
+		if u == nil && f.mapBy >= 0 && f.kind != srcConst && conv[f.mapBy] != nil {
+			if x, ok := f.mapByVals[text(conv[f.mapBy])]; ok {
+				u = x
 			}
 		}
-		return
+		out[f.name] = u
+		out[f.remote] = native
+		return len(f.name) + len(f.remote) + 8 + estimateSize(u) + estimateSize(native)
 	}
-	out[f.name] = coerce(f, v)
+	x := coerce(f, v)
+	out[f.name] = x
+	return len(f.name) + 4 + estimateSize(x)
 }
 
 func (m *mapper) ref(refModel string, idx []int, conv []any) any {
@@ -278,39 +280,34 @@ func (m *mapper) ref(refModel string, idx []int, conv []any) any {
 	return id
 }
 
-// enum sets the normalized value and its remote_ sibling. The native code
-// is translated through the synonym domain first, so a site's own code for
-// an internal status maps like the internal one.
+// enum sets the normalized value of an enum and its remote_ sibling.
 func (m *mapper) enum(out map[string]any, f *fieldPlan, v any) {
-	if f.kind == srcConst {
-		out[f.name] = v
-		out[f.remote] = nil
-		return
+	out[f.name], out[f.remote] = m.enumValues(f, v)
+}
+
+// enumValues returns the normalized value of an enum and its remote_
+// sibling, the native code. The native code is translated through the
+// synonym domain first, so a site's own code for an internal status maps
+// like the internal one.
+func (m *mapper) enumValues(f *fieldPlan, v any) (unified, native any) {
+	if f.kind == srcConst || v == nil {
+		return v, nil
 	}
-	if v == nil {
-		out[f.name] = nil
-		out[f.remote] = nil
-		return
-	}
-	native, ok := v.(string)
+	code, ok := v.(string)
 	if ok {
-		// Stored as the interface value it came in, which is not boxed again.
-		out[f.remote] = v
+		// Kept as the interface value it came in, which is not boxed again.
+		native = v
 	} else {
-		native = text(v)
-		out[f.remote] = native
+		code = text(v)
+		native = code
 	}
-	internal := native
+	internal := code
 	if syn := m.syn[f.name]; syn != nil {
-		if iv, ok := syn[native]; ok {
+		if iv, ok := syn[code]; ok {
 			internal = iv
 		}
 	}
-	if u, ok := f.unified[internal]; ok {
-		out[f.name] = u
-	} else {
-		out[f.name] = nil
-	}
+	return f.unified[internal], native
 }
 
 // text renders a converted value as the string a native code or key part
