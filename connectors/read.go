@@ -732,11 +732,7 @@ func estimateSize(v any) int {
 	case nil:
 		return 4
 	case string:
-		n := 2 + len(x)
-		for i := 0; i < len(x); i++ {
-			n += int(jsonExtra[x[i]])
-		}
-		return n
+		return estimateString(x)
 	case int64:
 		return 20
 	case uint64:
@@ -750,7 +746,7 @@ func estimateSize(v any) int {
 	case []string:
 		n := 2
 		for _, s := range x {
-			n += estimateSize(s) + 1
+			n += estimateString(s) + 1
 		}
 		return n
 	case []byte:
@@ -765,6 +761,16 @@ func estimateSize(v any) int {
 		return n
 	}
 	return 64
+}
+
+// estimateString is the exact JSON-encoded size of a string, escapes
+// counted as encoding/json writes them.
+func estimateString(s string) int {
+	n := 2 + len(s)
+	for i := 0; i < len(s); i++ {
+		n += int(jsonExtra[s[i]])
+	}
+	return n
 }
 
 // jsonExtra is how many bytes beyond one encoding/json writes for a byte
