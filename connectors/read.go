@@ -679,12 +679,36 @@ func (c *SQLConnector) fillChildren(ctx context.Context, pl *plan, m *mapper, p 
 }
 
 func (c *SQLConnector) scanChild(ctx context.Context, ch *childPlan, m *mapper, sqlText string, args []any, lines map[string][]map[string]any) error {
+	convert := func(col *dialect.Column, v any) (any, error) {
+		cv, err := m.conv.Value(col.Kind, v)
+		if err != nil {
+			return m.invalid(col.Name, v, err)
+		}
+		return cv, nil
+	}
+	return c.queryEach(ctx, sqlText, args, ch.meta, convert, func(conv []any) error {
+		m.rid = "" // a line's record is not known here
+		m.flushInvalid()
+		line := make(map[string]any, len(ch.fields))
+		for _, f := range ch.fields {
+			m.field(line, f, conv)
+		}
+		k := tupleKey(conv[:ch.nOn])
+		lines[k] = append(lines[k], line)
+		return nil
+	})
+}
+
+// queryEach runs a query and calls fn with each row, its values converted from their
+// columns' kinds by convert. fn must not keep the slice: it is reused for every row.
+func (c *SQLConnector) queryEach(ctx context.Context, sqlText string, args []any, meta []*dialect.Column,
+	convert func(col *dialect.Column, v any) (any, error), fn func(vals []any) error) error {
 	rows, err := c.db.QueryContext(ctx, sqlText, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	n := len(ch.cols)
+	n := len(meta)
 	raw := make([]any, n)
 	ptrs := make([]any, n)
 	for i := range raw {
@@ -696,22 +720,15 @@ func (c *SQLConnector) scanChild(ctx context.Context, ch *childPlan, m *mapper, 
 			return err
 		}
 		for i, v := range raw {
-			cv, err := m.conv.Value(ch.meta[i].Kind, v)
+			cv, err := convert(meta[i], v)
 			if err != nil {
-				if cv, err = m.invalid(ch.meta[i].Name, v, err); err != nil {
-					return fmt.Errorf("column %s: %w", ch.meta[i].Name, err)
-				}
+				return fmt.Errorf("column %s: %w", meta[i].Name, err)
 			}
 			conv[i] = cv
 		}
-		m.rid = "" // a line's record is not known here
-		m.flushInvalid()
-		line := make(map[string]any, len(ch.fields))
-		for _, f := range ch.fields {
-			m.field(line, f, conv)
+		if err := fn(conv); err != nil {
+			return err
 		}
-		k := tupleKey(conv[:ch.nOn])
-		lines[k] = append(lines[k], line)
 	}
 	return rows.Err()
 }

@@ -253,47 +253,26 @@ func (c *SQLConnector) scanRelated(ctx context.Context, rp *relatedPlan, m *mapp
 	if err != nil {
 		return err
 	}
-	rows, err := c.db.QueryContext(ctx, sqlText, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	n := len(rp.cols)
-	raw := make([]any, n)
-	ptrs := make([]any, n)
-	for i := range raw {
-		ptrs[i] = &raw[i]
-	}
-	conv := make([]any, n)
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return err
-		}
-		for i, v := range raw {
-			cv, err := dialect.Value(rp.meta[i].Kind, v, c.loc)
-			if err != nil {
-				return fmt.Errorf("column %s: %w", rp.meta[i].Name, err)
-			}
-			conv[i] = cv
-		}
+	convert := func(col *dialect.Column, v any) (any, error) { return m.conv.Value(col.Kind, v) }
+	return c.queryEach(ctx, sqlText, args, rp.meta, convert, func(conv []any) error {
 		k := tupleKey(conv[:len(rp.match)])
 		v := got[k]
 		if rp.code >= 0 {
 			// CHAR columns may come back padded; codes compare trimmed.
 			if rp.inactive >= 0 && strings.TrimSpace(text(conv[rp.inactive])) == rp.inactiveValue {
-				continue
+				return nil
 			}
 			code := strings.TrimSpace(text(conv[rp.code]))
 			rank, ok := rp.rank[code]
 			if !ok || v != nil && v.rank <= rank {
-				continue
+				return nil
 			}
 			if v == nil {
 				v = &relatedValue{}
 				got[k] = v
 			}
 			v.code, v.rank = code, rank
-			continue
+			return nil
 		}
 		if v == nil {
 			v = &relatedValue{ids: []string{}, seen: map[string]bool{}}
@@ -307,8 +286,8 @@ func (c *SQLConnector) scanRelated(ctx context.Context, rp *relatedPlan, m *mapp
 			v.seen[id.(string)] = true
 			v.ids = append(v.ids, id.(string))
 		}
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 // relatedSizeOf estimates the encoded size of a field filled after mapping.

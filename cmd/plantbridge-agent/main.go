@@ -65,6 +65,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	agent.TuneRuntime()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	a, err := agent.New(cfg, log)
 	if err != nil {
