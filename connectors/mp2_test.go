@@ -29,20 +29,7 @@ func testMP2(t *testing.T, b backend) {
 	clock := demoNow.Add(48 * time.Hour)
 	s := openSystem(t, b, "mp2", 200, func() time.Time { return clock })
 	c := s.c
-	str := func(col string) func(srcRow) any { return func(r srcRow) any { return r.str(col) } }
-	tm := func(col string) func(srcRow) any { return func(r srcRow) any { return r.time(col) } }
-	dec := func(col string) func(srcRow) any { return func(r srcRow) any { return r.dec(col) } }
-	ref := func(m string, cols ...string) func(srcRow) any {
-		return func(r srcRow) any { return r.ref(m, cols...) }
-	}
-	enum := func(col string, m map[string]string) func(srcRow) any {
-		return func(r srcRow) any {
-			if v, ok := m[r.text(col)]; ok {
-				return v
-			}
-			return nil
-		}
-	}
+	str, tm, dec, ref, enum := wantStr, wantTime, wantDec, wantRef, wantMapped
 	joined := func(sep string, cols ...string) func(srcRow) any {
 		return func(r srcRow) any {
 			var parts []string

@@ -444,3 +444,20 @@ func wantPointers(t *testing.T, c Connector, req WriteRequest, want ...string) {
 		t.Errorf("write %v: pointers %v, want %v (%v)", req.Fields, got, want, ve)
 	}
 }
+
+// Expectations of a mapped field, computed from the source row: the raw column as text,
+// time or decimal, a reference to another model's record, or an enum through a value map.
+func wantStr(col string) func(srcRow) any  { return func(r srcRow) any { return r.str(col) } }
+func wantTime(col string) func(srcRow) any { return func(r srcRow) any { return r.time(col) } }
+func wantDec(col string) func(srcRow) any  { return func(r srcRow) any { return r.dec(col) } }
+func wantRef(m string, cols ...string) func(srcRow) any {
+	return func(r srcRow) any { return r.ref(m, cols...) }
+}
+func wantMapped(col string, m map[string]string) func(srcRow) any {
+	return func(r srcRow) any {
+		if v, ok := m[r.text(col)]; ok {
+			return v
+		}
+		return nil
+	}
+}
