@@ -21,6 +21,7 @@ type Agent struct {
 	cfg     Config
 	log     *slog.Logger
 	client  *tunnel.Client
+	source  *source // nil when no connection is configured
 	started time.Time
 	// connected is signaled on each tunnel connect, so the relay gets a fresh status
 	// report at once.
@@ -30,6 +31,9 @@ type Agent struct {
 // New prepares an agent from cfg; Run starts it.
 func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, started: time.Now(), connected: make(chan struct{}, 1)}
+	if cfg.Connection != nil {
+		a.source = &source{cfg: cfg.Connection, agentID: cfg.Agent.ID}
+	}
 	host, _ := os.Hostname()
 	c, err := tunnel.NewClient(tunnel.ClientConfig{
 		Dialer: tunnel.DialerConfig{RelayURL: cfg.Relay.URL, Proxy: cfg.Relay.Proxy, CAFile: cfg.Relay.CAFile},
@@ -60,6 +64,7 @@ func (a *Agent) handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(a.info())
 	})
+	mux.HandleFunc("GET /v1/agent/models/{model}/sample", a.serveSample)
 	return mux
 }
 
@@ -68,13 +73,18 @@ type Info struct {
 	AgentID string        `json:"agent_id"`
 	Version string        `json:"version"`
 	OS      string        `json:"os"`
+	System  string        `json:"system,omitempty"`
 	Uptime  string        `json:"uptime"`
 	Tunnel  tunnel.Status `json:"tunnel"`
 }
 
 func (a *Agent) info() Info {
-	return Info{AgentID: a.cfg.Agent.ID, Version: version.Version, OS: runtime.GOOS + "/" + runtime.GOARCH,
+	info := Info{AgentID: a.cfg.Agent.ID, Version: version.Version, OS: runtime.GOOS + "/" + runtime.GOARCH,
 		Uptime: time.Since(a.started).Round(time.Second).String(), Tunnel: a.client.Status()}
+	if c := a.cfg.Connection; c != nil {
+		info.System = c.System
+	}
+	return info
 }
 
 // Run keeps the tunnel up and reports status to the relay until ctx is canceled.
@@ -87,6 +97,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	err := a.client.Run(ctx)
 	<-done
+	if a.source != nil {
+		a.source.close()
+	}
 	a.log.Info("agent stopped")
 	return err
 }

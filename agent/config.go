@@ -7,7 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
+
+	"github.com/plantbridge/plantbridge/connectors/profiles"
 
 	"gopkg.in/yaml.v3"
 )
@@ -22,6 +26,26 @@ type Config struct {
 	Agent IdentityConfig `yaml:"agent"`
 	// StateDir holds the agent's state (credential, outbox). Default ./plantbridge-agent-state.
 	StateDir string `yaml:"state_dir"`
+	// Connection is the maintenance system's database. Default: none (the agent only
+	// keeps the tunnel).
+	Connection *ConnectionConfig `yaml:"connection"`
+}
+
+// ConnectionConfig says which maintenance system the agent reads and how to reach its
+// database. The agent never sends any of it to the relay.
+type ConnectionConfig struct {
+	// System is the profile: maximo, infor_eam, mp2, sap_pm or generic. Required.
+	System string `yaml:"system"`
+	// Driver is sqlite, postgres, sqlserver or oracle. Required.
+	Driver string `yaml:"driver"`
+	// DSN is the driver's data source name (for sqlite, a file path relative to this
+	// file). Prefer DSNFile or the environment variable PLANTBRIDGE_DB_DSN, which
+	// overrides both, when it holds a password.
+	DSN string `yaml:"dsn"`
+	// DSNFile is a file holding the DSN. Default: none.
+	DSNFile string `yaml:"dsn_file"`
+	// Timezone is the IANA zone of the database's local times. Default UTC.
+	Timezone string `yaml:"timezone"`
 }
 
 // RelayConfig says how to reach the relay.
@@ -80,11 +104,7 @@ func LoadConfig(path string) (Config, error) {
 	if v := os.Getenv("PLANTBRIDGE_AGENT_SECRET"); v != "" {
 		cfg.Agent.Secret = v
 	} else if cfg.Agent.SecretFile != "" {
-		f := cfg.Agent.SecretFile
-		if !filepath.IsAbs(f) {
-			f = filepath.Join(filepath.Dir(path), f)
-		}
-		s, err := os.ReadFile(f)
+		s, err := os.ReadFile(relativeTo(path, cfg.Agent.SecretFile))
 		if err != nil {
 			problems = append(problems, fmt.Errorf("%s: agent.secret_file: %w", path, err))
 		}
@@ -93,8 +113,68 @@ func LoadConfig(path string) (Config, error) {
 	if cfg.Agent.Secret == "" && cfg.Agent.SecretFile == "" {
 		problems = append(problems, fmt.Errorf("%s: agent.secret: required (or agent.secret_file, or PLANTBRIDGE_AGENT_SECRET)", path))
 	}
-	if cfg.StateDir != "" && !filepath.IsAbs(cfg.StateDir) {
-		cfg.StateDir = filepath.Join(filepath.Dir(path), cfg.StateDir)
+	if c := cfg.Connection; c != nil {
+		problems = append(problems, c.resolve(path)...)
+	}
+	if cfg.StateDir != "" {
+		cfg.StateDir = relativeTo(path, cfg.StateDir)
 	}
 	return cfg, errors.Join(problems...)
+}
+
+var drivers = []string{"sqlite", "postgres", "sqlserver", "oracle"}
+
+// resolve checks the connection settings and fills the DSN from its file or the
+// environment.
+func (c *ConnectionConfig) resolve(path string) []error {
+	var problems []error
+	if !slices.Contains(profiles.Systems(), c.System) {
+		problems = append(problems, fmt.Errorf("%s: connection.system: %q is not one of %s", path, c.System,
+			strings.Join(profiles.Systems(), ", ")))
+	}
+	if !slices.Contains(drivers, c.Driver) {
+		problems = append(problems, fmt.Errorf("%s: connection.driver: %q is not one of %s", path, c.Driver,
+			strings.Join(drivers, ", ")))
+	}
+	if c.Timezone != "" {
+		if _, err := time.LoadLocation(c.Timezone); err != nil {
+			problems = append(problems, fmt.Errorf("%s: connection.timezone: %w", path, err))
+		}
+	}
+	switch {
+	case os.Getenv("PLANTBRIDGE_DB_DSN") != "":
+		c.DSN = os.Getenv("PLANTBRIDGE_DB_DSN")
+	case c.DSNFile != "":
+		b, err := os.ReadFile(relativeTo(path, c.DSNFile))
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s: connection.dsn_file: %w", path, err))
+		}
+		c.DSN = strings.TrimSpace(string(b))
+	case c.DSN == "":
+		problems = append(problems, fmt.Errorf("%s: connection.dsn: required (or connection.dsn_file, or PLANTBRIDGE_DB_DSN)", path))
+	}
+	if c.Driver == "sqlite" && c.DSN != "" && !strings.HasPrefix(c.DSN, "file:") {
+		c.DSN = relativeTo(path, c.DSN)
+	}
+	return problems
+}
+
+// relativeTo resolves a path named in the config file relative to the file.
+func relativeTo(configPath, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(configPath), p)
+}
+
+// Location returns the database's time zone.
+func (c *ConnectionConfig) Location() *time.Location {
+	if c.Timezone == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return time.UTC // reported by LoadConfig
+	}
+	return loc
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeFile(t *testing.T, dir, name, body string) string {
@@ -47,7 +48,26 @@ func TestLoadConfig(t *testing.T) {
 		}
 	}
 
-	if _, err := LoadConfig("../configs/agent.yaml"); err == nil || !strings.Contains(err.Error(), "agent.secret_file") {
-		t.Errorf("example config: want only the missing secret file reported, got %v", err)
+	// The example is complete but for the files it points to.
+	_, err = LoadConfig("../configs/agent.yaml")
+	if err == nil || !strings.Contains(err.Error(), "agent.secret_file") || !strings.Contains(err.Error(), "connection.dsn_file") ||
+		strings.Count(err.Error(), "\n") != 1 {
+		t.Errorf("example config: want the two missing files reported, got %v", err)
+	}
+
+	conn := writeFile(t, dir, "conn.yaml", "version: 1\nrelay:\n  url: ws://127.0.0.1:1\nagent:\n  id: p\n  secret: s\n"+
+		"connection:\n  system: maximox\n  driver: db2\n  timezone: Mars/Olympus\n")
+	_, err = LoadConfig(conn)
+	for _, want := range []string{"connection.system: \"maximox\" is not one of", "connection.driver: \"db2\"",
+		"connection.timezone", "connection.dsn: required"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("connection error lacks %q:\n%v", want, err)
+		}
+	}
+	sqlite := writeFile(t, dir, "sqlite.yaml", "version: 1\nrelay:\n  url: ws://127.0.0.1:1\nagent:\n  id: p\n  secret: s\n"+
+		"connection:\n  system: maximo\n  driver: sqlite\n  dsn: plant.db\n")
+	cfg, err = LoadConfig(sqlite)
+	if err != nil || cfg.Connection.DSN != filepath.Join(dir, "plant.db") || cfg.Connection.Location() != time.UTC {
+		t.Errorf("sqlite connection: %+v %v", cfg.Connection, err)
 	}
 }

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/plantbridge/plantbridge/agent"
+	"github.com/plantbridge/plantbridge/connectors/demodb"
 	"github.com/plantbridge/plantbridge/internal/leaktest"
 	"github.com/plantbridge/plantbridge/internal/logtest"
 	"github.com/plantbridge/plantbridge/relay"
@@ -70,8 +72,14 @@ func TestRelayAndAgent(t *testing.T) {
 		t.Errorf("offline agent: %d %v", code, body)
 	}
 
+	plantDB := filepath.Join(dir, "maximo.db")
+	if err := demodb.Run(context.Background(), demodb.Options{System: "maximo", Driver: "sqlite", Rows: 50, Out: plantDB},
+		logtest.New(t)); err != nil {
+		t.Fatal(err)
+	}
 	a, err := agent.New(agent.Config{Version: 1, Relay: agent.RelayConfig{URL: "ws://" + ln.Addr().String()},
-		Agent: agent.IdentityConfig{ID: "plant-1", Secret: secret}}, logtest.New(t).With("side", "agent"))
+		Agent:      agent.IdentityConfig{ID: "plant-1", Secret: secret},
+		Connection: &agent.ConnectionConfig{System: "maximo", Driver: "sqlite", DSN: plantDB}}, logtest.New(t).With("side", "agent"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,5 +107,24 @@ func TestRelayAndAgent(t *testing.T) {
 	code, info := get("/v1/agents/plant-1/info", "admin")
 	if code != http.StatusOK || info["agent_id"] != "plant-1" || info["tunnel"].(map[string]any)["connected"] != true {
 		t.Errorf("info through the tunnel: %d %v", code, info)
+	}
+
+	// Work orders read from the plant database by the agent, mapped, through the tunnel.
+	code, sample := get("/v1/agents/plant-1/models/work_orders/sample?limit=3", "admin")
+	results, _ := sample["results"].([]any)
+	if code != http.StatusOK || len(results) != 3 {
+		t.Fatalf("sample: %d %v", code, sample)
+	}
+	for _, r := range results {
+		wo := r.(map[string]any)
+		if wo["number"] == nil || wo["remote_id"] == nil || wo["id"] == nil || wo["remote_data"] != nil {
+			t.Errorf("work order %v lacks the unified fields or carries remote_data unasked", wo)
+		}
+	}
+	if code, body := get("/v1/agents/plant-1/models/spaceships/sample", "admin"); code != http.StatusNotFound {
+		t.Errorf("unknown model: %d %v", code, body)
+	}
+	if code, body := get("/v1/agents/plant-1/models/work_orders/sample?limit=0", "admin"); code != http.StatusBadRequest {
+		t.Errorf("bad limit: %d %v", code, body)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +70,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/agents", s.admin(s.listAgents))
 	mux.HandleFunc("GET /v1/agents/{id}/info", s.admin(s.agentInfo))
 	mux.HandleFunc("GET /v1/agents/{id}/events", s.admin(s.agentEvents))
+	mux.HandleFunc("GET /v1/agents/{id}/models/{model}/sample", s.admin(s.agentSample))
 	return mux
 }
 
@@ -153,18 +155,33 @@ func (s *Server) agentEvents(w http.ResponseWriter, r *http.Request) {
 
 // agentInfo asks a connected agent about itself, through its tunnel.
 func (s *Server) agentInfo(w http.ResponseWriter, r *http.Request) {
+	s.callAgent(w, r, "/v1/agent/info")
+}
+
+// agentSample asks a connected agent for the first records of a model, read from the
+// plant database and mapped onto the unified model.
+func (s *Server) agentSample(w http.ResponseWriter, r *http.Request) {
+	path := "/v1/agent/models/" + url.PathEscape(r.PathValue("model")) + "/sample"
+	if r.URL.RawQuery != "" {
+		path += "?" + r.URL.RawQuery
+	}
+	s.callAgent(w, r, path)
+}
+
+// callAgent forwards a GET to the agent through its tunnel and relays the answer.
+func (s *Server) callAgent(w http.ResponseWriter, r *http.Request, path string) {
 	sess, err := s.ep.Session(r.PathValue("id"))
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{
 			"code": "CONNECTION_UNREACHABLE", "type": "connection_error", "message": "the agent is not connected"}})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent/v1/agent/info", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent"+path, nil)
 	resp, err := sess.Client().Do(req)
 	if err != nil {
-		s.log.Warn("agent info call", "agent_id", sess.Hello.AgentID, "err", err)
+		s.log.Warn("agent call", "agent_id", sess.Hello.AgentID, "path", path, "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{
 			"code": "CONNECTION_UNREACHABLE", "type": "connection_error", "message": "the agent did not answer"}})
 		return
@@ -172,7 +189,7 @@ func (s *Server) agentInfo(w http.ResponseWriter, r *http.Request) {
 	defer resp.Body.Close()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, io.LimitReader(resp.Body, 1<<20))
+	io.Copy(w, io.LimitReader(resp.Body, 16<<20))
 }
 
 // AddAgent registers an agent and returns its credential.

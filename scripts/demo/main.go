@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -44,6 +45,13 @@ func run() error {
 	base := "http://" + addr
 	token := "demo-admin-" + randomHex(8)
 
+	step("create a demo Maximo plant database (SQLite, 2,000 work orders)")
+	plantDB := filepath.Join(dir, "maximo.db")
+	if out, err := exec.Command("bin/plantbridge-agent", "demo-db", "--system", "maximo", "--driver", "sqlite",
+		"--rows", "2000", "--out", plantDB).CombinedOutput(); err != nil {
+		return fmt.Errorf("demo-db: %w\n%s", err, out)
+	}
+
 	step("register the agent with the relay")
 	out, err := exec.Command("bin/plantbridge-relay", "agents", "add", "demo-plant", "--data-dir", filepath.Join(dir, "relay")).Output()
 	if err != nil {
@@ -53,7 +61,8 @@ func run() error {
 	if err := os.WriteFile(secretFile, out, 0o600); err != nil {
 		return err
 	}
-	agentYAML := fmt.Sprintf("version: 1\nrelay:\n  url: ws://%s\nagent:\n  id: demo-plant\n  secret_file: agent.secret\nstate_dir: agent-state\n", addr)
+	agentYAML := fmt.Sprintf("version: 1\nrelay:\n  url: ws://%s\nagent:\n  id: demo-plant\n  secret_file: agent.secret\n"+
+		"state_dir: agent-state\nconnection:\n  system: maximo\n  driver: sqlite\n  dsn: maximo.db\n  timezone: America/Chicago\n", addr)
 	if err := os.WriteFile(filepath.Join(dir, "agent.yaml"), []byte(agentYAML), 0o600); err != nil {
 		return err
 	}
@@ -89,6 +98,8 @@ func run() error {
 	show(base+"/v1/agents", token)
 	step("the relay calls the agent through the tunnel")
 	show(base+"/v1/agents/demo-plant/info", token)
+	step("the agent reads Maximo work orders and maps them onto the unified model")
+	show(base+"/v1/agents/demo-plant/models/work_orders/sample?limit=2", token)
 
 	fmt.Printf("\nLogs: %s/relay.log, %s/agent.log\n", dir, dir)
 	fmt.Printf("Try:  curl -H 'Authorization: Bearer %s' %s/v1/agents\n", token, base)
@@ -110,7 +121,11 @@ func show(url, token string) {
 		fmt.Println("  error:", err)
 		return
 	}
-	fmt.Printf("$ curl -H 'Authorization: Bearer …' %s\n%s\n", url, strings.TrimSpace(string(b)))
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, b, "", "  ") == nil {
+		b = pretty.Bytes()
+	}
+	fmt.Printf("$ curl -H 'Authorization: Bearer …' '%s'\n%s\n", url, strings.TrimSpace(string(b)))
 }
 
 func get(url, token string) ([]byte, error) {
