@@ -46,8 +46,7 @@ type Session struct {
 	// Started is when the session was established.
 	Started time.Time
 
-	conn      net.Conn
-	ws        *wsConn // conn as a websocket, nil when the tunnel runs over a plain conn
+	ws        *wsConn // the websocket below, nil when the tunnel runs over a plain conn
 	mux       *yamux.Session
 	cfg       MuxConfig
 	log       *slog.Logger
@@ -58,17 +57,15 @@ type Session struct {
 
 	rtt      atomic.Int64 // last measured round trip, in nanoseconds
 	lastSeen atomic.Int64 // unix nanoseconds of the last answered ping
-	draining atomic.Bool  // set once; mirrors drainingLocked for the transport's dialer
 
-	mu             sync.Mutex // guards the fields below
-	reason         string     // why this side closed the session, "" if it did not
-	peerReason     string     // why the peer said it was closing, "" if it did not
-	peerDetail     string
-	serveErr       error         // why serving the peer's calls stopped, if not a clean end
-	drainingLocked bool          // no new outgoing calls
-	inflight       int           // outgoing calls in progress
-	idle           chan struct{} // closed when draining and inflight reaches zero
-
+	mu         sync.Mutex    // guards the fields below
+	reason     string        // why this side closed the session, "" if it did not
+	peerReason string        // why the peer said it was closing, "" if it did not
+	peerDetail string        // the peer's words with its reason
+	serveErr   error         // why serving the peer's calls stopped, if not a clean end
+	draining   bool          // no new outgoing calls
+	inflight   int           // outgoing calls in progress
+	idle       chan struct{} // closed when draining and inflight reaches zero
 }
 
 // newWSSession runs a session over a websocket. batch is the network conn below a client
@@ -102,7 +99,6 @@ func newSession(conn net.Conn, cfg MuxConfig, isAgent bool, log *slog.Logger) (*
 		Remote:  conn.RemoteAddr().String(),
 		ws:      ws,
 		Started: time.Now(),
-		conn:    conn,
 		mux:     mux,
 		cfg:     cfg,
 		log:     log,
@@ -111,7 +107,7 @@ func newSession(conn net.Conn, cfg MuxConfig, isAgent bool, log *slog.Logger) (*
 	s.lastSeen.Store(s.Started.UnixNano())
 	s.transport = &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			if s.draining.Load() {
+			if s.isDraining() {
 				return nil, ErrSessionClosed
 			}
 			return s.mux.Open()
@@ -310,7 +306,7 @@ func (s *Session) track() (done func(), ok bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.drainingLocked {
+	if s.draining {
 		return nil, false
 	}
 	s.inflight++
@@ -328,13 +324,18 @@ func (s *Session) untrack() {
 	}
 }
 
+func (s *Session) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
 // startDrain stops the session from taking new outgoing calls and returns a channel that
 // is closed once the calls in flight have finished.
 func (s *Session) startDrain() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.drainingLocked = true
-	s.draining.Store(true)
+	s.draining = true
 	ch := make(chan struct{})
 	if s.inflight == 0 {
 		close(ch)
