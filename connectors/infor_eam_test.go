@@ -139,10 +139,19 @@ func testInforEAM(t *testing.T, b backend) {
 		t.Fatalf("models = %v", got)
 	}
 	watermarks := map[string]string{}
+	newest := map[string]time.Time{} // the latest *_LASTSAVED read per model
+	noteNewest := func(name string, recs []model.Record) {
+		for _, r := range recs {
+			if r.RemoteUpdatedAt != nil && r.RemoteUpdatedAt.After(newest[name]) {
+				newest[name] = *r.RemoteUpdatedAt
+			}
+		}
+	}
 	for _, m := range models {
 		t.Run(m.name, func(t *testing.T) {
 			recs, wm := readModel(t, c, m.name, nil)
 			watermarks[m.name] = wm
+			noteNewest(m.name, recs)
 			checkRecords(t, m.name, recs, s.rows(t, m.query), m.key, m.wants)
 			if m.name == "purchase_orders" {
 				checkInforLines(t, s, recs)
@@ -174,16 +183,34 @@ func testInforEAM(t *testing.T, b backend) {
 		if len(want["work_orders"]) == 0 || len(want["assets"]) == 0 {
 			t.Fatalf("the mutator changed no work order or asset: %v", want)
 		}
+		// The profile reads *_LASTSAVED with a 5-minute lookback: an incremental read
+		// returns every changed row, plus only rows saved within the lookback of the
+		// newest time read before.
+		const lookback = 5 * time.Minute
 		for _, m := range models {
+			check := func(what string, recs []model.Record, want []string) {
+				t.Helper()
+				got, _ := remoteIDs(recs)
+				for _, k := range want {
+					if !slices.Contains(got, k) {
+						t.Errorf("%s: %s missed changed row %s (got %v)", m.name, what, k, got)
+					}
+				}
+				for _, r := range recs {
+					if slices.Contains(want, r.RemoteID) {
+						continue
+					}
+					if r.RemoteUpdatedAt == nil || r.RemoteUpdatedAt.Before(newest[m.name].Add(-lookback)) {
+						t.Errorf("%s: %s returned unchanged %s saved %v, before the lookback of %v", m.name, what,
+							r.RemoteID, r.RemoteUpdatedAt, newest[m.name])
+					}
+				}
+			}
 			bs := readAll(t, c, ReadRequest{Model: m.name, Watermark: watermarks[m.name], BatchSize: 5})
-			got, _ := remoteIDs(records(bs))
-			if !slices.Equal(got, want[m.name]) {
-				t.Errorf("%s: incremental read returned %v, want %v", m.name, got, want[m.name])
-			}
+			check("incremental read", records(bs), want[m.name])
+			noteNewest(m.name, records(bs))
 			watermarks[m.name] = lastWatermark(bs, watermarks[m.name])
-			if again := records(readAll(t, c, ReadRequest{Model: m.name, Watermark: watermarks[m.name]})); len(again) != 0 {
-				t.Errorf("%s: read without changes returned %d records", m.name, len(again))
-			}
+			check("read without changes", records(readAll(t, c, ReadRequest{Model: m.name, Watermark: watermarks[m.name]})), nil)
 		}
 		// Deletes show on a full re-sync: the deleted work orders are absent.
 		full := byRemoteID(records(readAll(t, c, ReadRequest{Model: "work_orders", Full: true})))

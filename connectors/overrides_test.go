@@ -118,6 +118,11 @@ custom_models:
     watermark: {strategy: timestamp_column, column: CHANGED}
     remote_updated_at: CHANGED
     fields: {name: {column: NAME}, changed: {column: CHANGED, type: time}, qty: {column: QTY, type: decimal}}
+  events_lookback:
+    table: EVENTS
+    key: [SITE, EVID]
+    watermark: {strategy: timestamp_column, column: CHANGED, overlap: 5m}
+    fields: {name: {column: NAME}}
   events_day:
     table: EVENTS
     key: [SITE, EVID]
@@ -135,6 +140,34 @@ custom_models:
 func (f *fixture) event(id int, site, name, changed, day string) {
 	f.t.Helper()
 	f.exec(`INSERT INTO "EVENTS" ("EVID", "SITE", "NAME", "CHANGED", "DAY") VALUES (?, ?, ?, ?, ?)`, id, site, name, changed, day)
+}
+
+// TestTimestampLookback: a row saved at 10:00 but committed after a row saved at 10:02
+// was read is missed by a plain timestamp watermark and found with a lookback.
+func TestTimestampLookback(t *testing.T) {
+	f, c := eventsFixture(t)
+	f.event(1, "A", "early", "2024-05-01 09:00:00", "2024-05-01")
+	f.event(2, "A", "read first", "2024-05-01 10:02:00", "2024-05-01")
+	wmPlain := lastWatermark(readAll(t, c, ReadRequest{Model: "events_ts"}), "")
+	wmBack := lastWatermark(readAll(t, c, ReadRequest{Model: "events_lookback"}), "")
+	f.event(3, "A", "committed late", "2024-05-01 10:00:00", "2024-05-01")
+
+	if got := records(readAll(t, c, ReadRequest{Model: "events_ts", Watermark: wmPlain})); len(got) != 0 {
+		t.Errorf("without a lookback the late row should be missed (this test shows why the lookback exists); got %v", got)
+	}
+	got := map[string]bool{}
+	for _, r := range records(readAll(t, c, ReadRequest{Model: "events_lookback", Watermark: wmBack})) {
+		got[r.RemoteID] = true
+	}
+	// The lookback re-reads what is inside its window (A/2) and nothing older (A/1).
+	if !got["A/3"] || !got["A/2"] || got["A/1"] || len(got) != 2 {
+		t.Errorf("lookback read %v, want A/2 and A/3", got)
+	}
+	if _, err := profiles.ParseOverrides([]byte("version: 1\ncustom_models:\n  x:\n    table: EVENTS\n    key: [EVID]\n" +
+		"    watermark: {strategy: row_hash, overlap: 5m}\n    fields: {name: {column: NAME}}\n")); err == nil ||
+		!strings.Contains(err.Error(), "watermark.overlap") {
+		t.Errorf("overlap on row_hash: %v", err)
+	}
 }
 
 func TestTimestampPageBoundary(t *testing.T) {

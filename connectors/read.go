@@ -219,6 +219,12 @@ func (c *SQLConnector) readOrdered(ctx context.Context, pl *plan, m *mapper, req
 				if from, ok := c.overlapFrom(pl, pos.wm); ok {
 					c.applyOverlap(pl, &q, from)
 				}
+			case pl.strategy == profiles.TimestampColumn && pl.overlap > 0:
+				// A lookback: a row saved with a time before the stored one but
+				// committed after it was read is read again rather than missed.
+				if from, ok := c.overlapFrom(pl, pos.wm); ok {
+					q.After = &dialect.Keyset{Cols: orderCols[:1], Values: []any{from}, Inclusive: true}
+				}
 			case len(pos.key) == len(pl.key):
 				vals := []any{c.bind(wmCol, pos.wm)}
 				for i, k := range pos.key {

@@ -113,7 +113,8 @@ const (
 	// Rowversion: a number that grows with every change (SQL Server
 	// rowversion, Maximo's ROWSTAMP on Oracle).
 	Rowversion = "rowversion"
-	// TimestampColumn: a last-changed date and time.
+	// TimestampColumn: a last-changed date and time, read with an optional
+	// lookback (Overlap).
 	TimestampColumn = "timestamp_column"
 	// DateOverlap: a last-changed date without time; every read goes back
 	// Overlap before the stored date.
@@ -127,7 +128,11 @@ const (
 type Watermark struct {
 	Strategy string `yaml:"strategy" json:"strategy"`
 	Column   string `yaml:"column,omitempty" json:"column,omitempty"`
-	// Overlap is how far date_overlap reads go back; default 24h.
+	// Overlap is how far date_overlap reads go back (default 24h), and the
+	// lookback of timestamp_column reads (default none): each incremental read
+	// starts that long before the stored time, so that rows committed late
+	// (saved with an earlier time than a row already read) are not missed.
+	// Records read again are unchanged, which the relay's upsert ignores.
 	Overlap Duration `yaml:"overlap,omitempty" json:"overlap,omitempty"`
 	// Also lists further change columns of date_overlap, of the same kind as
 	// Column: a row is read when any of them is within the window. SAP's
@@ -532,6 +537,9 @@ func checkModel(probs *Problems, path string, def *model.Def, m *Model, custom b
 	}
 	if m.Watermark.Overlap < 0 {
 		probs.add(path+".watermark.overlap", "must not be negative")
+	}
+	if m.Watermark.Overlap != 0 && m.Watermark.Strategy != DateOverlap && m.Watermark.Strategy != TimestampColumn {
+		probs.add(path+".watermark.overlap", "only date_overlap and timestamp_column read with an overlap")
 	}
 	if len(m.Watermark.Also) > 0 && m.Watermark.Strategy != DateOverlap {
 		probs.add(path+".watermark.also", "only date_overlap reads further change columns")
