@@ -461,3 +461,30 @@ func wantMapped(col string, m map[string]string) func(srcRow) any {
 		return nil
 	}
 }
+
+// checkLines compares each purchase order's lines with the source rows of query, grouped
+// by keyCols (which make the order's remote id) in the query's order; want gives the
+// fields a line built from a row must have.
+func checkLines(t *testing.T, s *sysDemo, recs []model.Record, query string, keyCols []string, want func(srcRow) map[string]any) {
+	t.Helper()
+	byPO := map[string][]srcRow{}
+	for _, r := range s.rows(t, query) {
+		k := r.key(keyCols...)
+		byPO[k] = append(byPO[k], r)
+	}
+	for _, rec := range recs {
+		lines, _ := rec.Fields["lines"].([]map[string]any)
+		src := byPO[rec.RemoteID]
+		if len(lines) != len(src) || len(src) == 0 {
+			t.Errorf("purchase order %s: %d lines, want %d", rec.RemoteID, len(lines), len(src))
+			continue
+		}
+		for i, r := range src {
+			for k, v := range want(r) {
+				if !sameValue(lines[i][k], v) {
+					t.Errorf("purchase order %s line %d: %s = %#v, want %#v", rec.RemoteID, i, k, lines[i][k], v)
+				}
+			}
+		}
+	}
+}
