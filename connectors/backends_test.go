@@ -67,10 +67,10 @@ func (b backend) fixture(t *testing.T, nWO int) *fixture {
 // not depend on the day the tests run.
 var demoNow = time.Date(2025, 6, 18, 14, 30, 0, 0, time.UTC)
 
-// demo creates a demodb Maximo database with rows work orders and returns
+// demo creates a demodb database of system with rows work orders and returns
 // it (for a Mutator) together with a separate handle for the connector, as
 // an agent reads a database that the plant's system keeps writing.
-func (b backend) demo(t *testing.T, rows int) (*demodb.DB, *sql.DB) {
+func (b backend) demo(t *testing.T, system string, rows int) (*demodb.DB, *sql.DB) {
 	t.Helper()
 	ctx := context.Background()
 	target := b.target(t)
@@ -79,7 +79,7 @@ func (b backend) demo(t *testing.T, rows int) (*demodb.DB, *sql.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ddb.Close() })
-	if err := demodb.CreateAt(ctx, ddb, "maximo", rows, 1, demoNow, testLogger(t)); err != nil {
+	if err := demodb.CreateAt(ctx, ddb, system, rows, 1, demoNow, testLogger(t)); err != nil {
 		t.Fatalf("create demo database: %v", err)
 	}
 	if b.d == dialect.SQLite {

@@ -15,7 +15,7 @@ import (
 func TestMaximoProfileMatchesDemo(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
-		_, db := b.demo(t, 50)
+		_, db := b.demo(t, "maximo", 50)
 		c, err := OpenDB(ctx, db, b.d, Config{System: "maximo", ConnectionID: "conn_demo", Logger: testLogger(t)})
 		if err != nil {
 			t.Fatal(err)

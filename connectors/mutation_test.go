@@ -20,7 +20,7 @@ func TestIncrementalMatchesMutations(t *testing.T) {
 
 func testIncrementalMatchesMutations(t *testing.T, b backend) {
 	ctx := context.Background()
-	ddb, db := b.demo(t, 400)
+	ddb, db := b.demo(t, "maximo", 400)
 	loc, err := time.LoadLocation("America/Chicago")
 	if err != nil {
 		t.Fatal(err)

@@ -35,26 +35,6 @@ var sapLoc = func() *time.Location {
 	return l
 }()
 
-// sapDemo creates a demodb SAP PM database with rows orders and returns it
-// (for a Mutator) with a separate handle for the connector.
-func sapDemo(t *testing.T, b backend, rows int) (*demodb.DB, *sql.DB) {
-	t.Helper()
-	ctx := context.Background()
-	target := b.target(t)
-	ddb, err := demodb.Open(ctx, b.d.Name(), target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ddb.Close() })
-	if err := demodb.CreateAt(ctx, ddb, "sap_pm", rows, 1, demoNow, testLogger(t)); err != nil {
-		t.Fatalf("create demo database: %v", err)
-	}
-	if b.d == dialect.SQLite {
-		target = "file:" + target + "?_busy_timeout=10000"
-	}
-	return ddb, b.open(t, target)
-}
-
 // warnLog keeps the warnings a connector logs, and passes them to t.Log.
 type warnLog struct {
 	t    *testing.T
@@ -487,7 +467,7 @@ var sapModels = []string{"assets", "inventory_levels", "locations", "maintenance
 // counts and every mapped field against the source tables.
 func TestSAPModels(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		_, db := sapDemo(t, b, 60)
+		_, db := b.demo(t, "sap_pm", 60)
 		c := openSAP(t, b, db, nil)
 		if got := c.Models(); !slices.Equal(got, sapModels) {
 			t.Fatalf("models = %v, want %v (users has no source in SAP PM's tables)", got, sapModels)
@@ -549,7 +529,7 @@ func setJEST(t *testing.T, b backend, db *sql.DB, objnr string, rows map[string]
 // inactive rows and unlisted statuses do not count.
 func TestSAPStatusPrecedence(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		_, db := sapDemo(t, b, 20)
+		_, db := b.demo(t, "sap_pm", 20)
 		c := openSAP(t, b, db, nil)
 		for i, tc := range []struct {
 			name   string
@@ -594,7 +574,7 @@ func TestSAPStatusPrecedence(t *testing.T) {
 // with a warning, without failing the read or spoiling the watermark.
 func TestSAPDates(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		_, db := sapDemo(t, b, 20)
+		_, db := b.demo(t, "sap_pm", 20)
 		log := &warnLog{t: t}
 		c := openSAP(t, b, db, log)
 		ctx := context.Background()
@@ -672,7 +652,7 @@ func TestSAPDates(t *testing.T) {
 func TestSAPIncremental(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
-		ddb, db := sapDemo(t, b, 120)
+		ddb, db := b.demo(t, "sap_pm", 120)
 		c := openSAP(t, b, db, nil)
 		wms := map[string]string{}
 		for _, m := range []string{"work_orders", "assets"} {
@@ -736,7 +716,7 @@ func TestSAPIncremental(t *testing.T) {
 // TestSAPReadOnly checks that writes to sap_pm models are refused with a
 // bad-request error that names the reason, before any SQL runs.
 func TestSAPReadOnly(t *testing.T) {
-	_, db := sapDemo(t, backends[0], 5)
+	_, db := backends[0].demo(t, "sap_pm", 5)
 	c := openSAP(t, backends[0], db, nil)
 	for _, m := range sapModels {
 		for _, op := range []model.Op{model.OpCreate, model.OpUpdate, model.OpStatus} {
@@ -763,7 +743,7 @@ func TestSAPReadOnly(t *testing.T) {
 // is rejected.
 func TestSAPClientParam(t *testing.T) {
 	b := backends[0]
-	_, db := sapDemo(t, b, 10)
+	_, db := b.demo(t, "sap_pm", 10)
 	c := openSAP(t, b, db, nil)
 	ctx := context.Background()
 	// A second client in the same database holds the same order number.
