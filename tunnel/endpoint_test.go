@@ -196,7 +196,11 @@ func TestTunnelHalfOpen(t *testing.T) {
 	relay := startRelay(t, "127.0.0.1:0", "a", mux, auth)
 	fp := startFaultProxy(t, relay.addr)
 	agent := startAgent(t, "ws://"+fp.addr(), agentOpts{mux: mux})
-	waitFor(t, 5*time.Second, "connected", func() bool { return relay.connected("agent-1") })
+	// Both sides: the relay registers the session before its handshake answer reaches
+	// the agent, and a freeze in between would leave the agent merely failing to dial.
+	waitFor(t, 5*time.Second, "connected", func() bool {
+		return relay.connected("agent-1") && agent.c.Status().Connected
+	})
 
 	fp.freeze()
 	frozenAt := time.Now()

@@ -312,23 +312,27 @@ func (p *faultProxy) accept() {
 
 func (p *faultProxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	defer dst.Close()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
+		// Hold the bytes while frozen, and the close too: a dead NAT entry passes
+		// neither data nor a FIN/RST.
+		p.mu.Lock()
+		thaw := p.thaw
+		p.mu.Unlock()
+		<-thaw
+		if p.closed.Load() {
+			dst.Close()
+			return
+		}
 		if n > 0 {
-			p.mu.Lock()
-			thaw := p.thaw
-			p.mu.Unlock()
-			<-thaw // hold the bytes while frozen
-			if p.closed.Load() {
-				return
-			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
+				dst.Close()
 				return
 			}
 		}
 		if err != nil {
+			dst.Close()
 			return
 		}
 	}

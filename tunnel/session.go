@@ -166,12 +166,14 @@ func (s *Session) keepalive(onRTT func(time.Duration)) {
 			if onRTT != nil {
 				onRTT(rtt)
 			}
-		case errors.Is(err, yamux.ErrTimeout):
-			s.log.Warn("tunnel keepalive timeout", "conn_id", s.ID, "agent_id", s.Hello.AgentID,
-				"timeout", s.cfg.KeepAliveTimeout)
-			s.closeWith(ReasonKeepaliveTimeout, "", false)
+		case errors.Is(err, yamux.ErrSessionShutdown):
 			return
 		default:
+			// No answer in time, or the ping could not even be queued because writes are
+			// stuck (yamux's ErrConnectionWriteTimeout): either way the path is dead.
+			s.log.Warn("tunnel keepalive timeout", "conn_id", s.ID, "agent_id", s.Hello.AgentID,
+				"timeout", s.cfg.KeepAliveTimeout, "err", err)
+			s.closeWith(ReasonKeepaliveTimeout, "", false)
 			return
 		}
 		t.Reset(s.cfg.KeepAliveInterval)
