@@ -29,6 +29,42 @@ type Config struct {
 	// Connection is the maintenance system's database. Default: none (the agent only
 	// keeps the tunnel).
 	Connection *ConnectionConfig `yaml:"connection"`
+	// Sync says what to sync and how often.
+	Sync SyncConfig `yaml:"sync"`
+	// Buffer bounds the outbox.
+	Buffer BufferConfig `yaml:"buffer"`
+	// Passthrough allows the relay's read-only SQL passthrough. Default: off.
+	Passthrough PassthroughConfig `yaml:"passthrough"`
+}
+
+// SyncConfig schedules the syncs.
+type SyncConfig struct {
+	// Interval between incremental syncs of a model. Default 5m.
+	Interval time.Duration `yaml:"interval"`
+	// Models lists the models to sync. Default: every model of the profile.
+	Models []string `yaml:"models"`
+	// Intervals overrides Interval per model, such as work_orders: 1m. Default: none.
+	Intervals map[string]time.Duration `yaml:"intervals"`
+	// HistoryWindow limits full re-syncs to records changed within it. Default 0 (all).
+	HistoryWindow time.Duration `yaml:"history_window"`
+	// FullInterval is how often a full re-sync runs by itself, to find deletes and
+	// late commits that a watermark cannot see. Default 24h; 0 turns it off.
+	FullInterval *time.Duration `yaml:"full_interval"`
+}
+
+// BufferConfig bounds the outbox.
+type BufferConfig struct {
+	// MaxBytes is the most the outbox may hold; reading pauses when it is full.
+	// Default 1 GiB.
+	MaxBytes int64 `yaml:"max_bytes"`
+}
+
+// PassthroughConfig controls read-only SQL passthrough.
+type PassthroughConfig struct {
+	// Enabled allows it. Default false.
+	Enabled bool `yaml:"enabled"`
+	// MaxRows caps the rows one statement returns. Default 1000.
+	MaxRows int `yaml:"max_rows"`
 }
 
 // ConnectionConfig says which maintenance system the agent reads and how to reach its
@@ -69,6 +105,9 @@ type IdentityConfig struct {
 	Secret string `yaml:"secret"`
 	// SecretFile is a file holding the credential. Default: none.
 	SecretFile string `yaml:"secret_file"`
+	// ConnectionID is the relay's id of this agent's connection; record ids derive from
+	// it. It is not part of the file: enrollment stores it in the state dir.
+	ConnectionID string `yaml:"-"`
 }
 
 // LoadConfig reads and checks path. The error lists every problem found, each with its
