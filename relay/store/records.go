@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/plantbridge/plantbridge/connectors/model"
@@ -46,6 +47,9 @@ type RecordQuery struct {
 	IncludeDeleted bool
 	// After continues from the Next of the previous page.
 	After *RecordCursor
+	// Before walks backwards: the page holds the records just before this
+	// position, still in ascending order. At most one of After and Before.
+	Before *RecordCursor
 	// Limit is the page size: DefaultPageSize when 0, at most MaxPageSize.
 	Limit int
 }
@@ -59,8 +63,13 @@ type RecordCursor struct {
 // RecordPage is one page of records.
 type RecordPage struct {
 	Records []StoredRecord
-	// Next continues after the last record; nil on the last page.
+	// Next continues after the last record; nil on the last page. On a
+	// backward page (RecordQuery.Before) it is nil, and More says whether
+	// records come before the first one.
 	Next *RecordCursor
+	// More says whether records lie beyond the page in the direction of the
+	// walk.
+	More bool
 }
 
 // StoredRecord is a record as stored: the relay's own fields, and the body
@@ -382,6 +391,11 @@ func (s *sqlStore) ListRecords(ctx context.Context, q RecordQuery) (RecordPage, 
 	}
 	if len(page.Records) > limit {
 		page.Records = page.Records[:limit]
+		page.More = true
+	}
+	if q.Before != nil {
+		slices.Reverse(page.Records)
+	} else if page.More {
 		last := page.Records[limit-1]
 		page.Next = &RecordCursor{ModifiedAt: last.ModifiedAt, ID: last.ID}
 	}
@@ -396,9 +410,15 @@ func (s *sqlStore) recordsQuery(q RecordQuery, limit int) (string, []any) {
 	// A row-value comparison is one range on the (modified_at, id) index
 	// in both databases, which is what keeps deep pages as fast as the
 	// first.
-	if q.After != nil {
+	order := ` ORDER BY modified_at, id LIMIT ?`
+	switch {
+	case q.After != nil:
 		query += ` AND (modified_at, id) > (?, ?)`
 		args = append(args, s.t(q.After.ModifiedAt), q.After.ID)
+	case q.Before != nil:
+		query += ` AND (modified_at, id) < (?, ?)`
+		args = append(args, s.t(q.Before.ModifiedAt), q.Before.ID)
+		order = ` ORDER BY modified_at DESC, id DESC LIMIT ?`
 	}
 	if !q.ModifiedAfter.IsZero() {
 		query += ` AND modified_at > ?`
@@ -411,7 +431,7 @@ func (s *sqlStore) recordsQuery(q RecordQuery, limit int) (string, []any) {
 	if !q.IncludeDeleted {
 		query += ` AND remote_was_deleted = FALSE`
 	}
-	query += ` ORDER BY modified_at, id LIMIT ?`
+	query += order
 	args = append(args, limit+1)
 	return query, args
 }

@@ -916,6 +916,28 @@ func testPaginationWalk(t *testing.T, b backend) {
 			}
 		}
 	}
+	// Walking backwards from the end visits the same records in the same
+	// order, page by page.
+	all := walk(t, s, RecordQuery{ConnectionID: conn, Model: "work_orders", Limit: 1000})
+	last := all[len(all)-1]
+	var back []StoredRecord
+	before := &RecordCursor{ModifiedAt: last.ModifiedAt, ID: last.ID}
+	for {
+		page := must[RecordPage](t)(s.ListRecords(ctx, RecordQuery{ConnectionID: conn, Model: "work_orders", Limit: 333, Before: before}))
+		back = append(append([]StoredRecord(nil), page.Records...), back...)
+		if !page.More {
+			break
+		}
+		before = &RecordCursor{ModifiedAt: page.Records[0].ModifiedAt, ID: page.Records[0].ID}
+	}
+	if len(back) != total-1 {
+		t.Fatalf("backward walk: %d records, want %d", len(back), total-1)
+	}
+	for i := range back {
+		if back[i].ID != all[i].ID {
+			t.Fatalf("backward walk: record %d is %s, want %s", i, back[i].ID, all[i].ID)
+		}
+	}
 	// Bounded windows.
 	win := walk(t, s, RecordQuery{ConnectionID: conn, Model: "work_orders", ModifiedAfter: stamps[2], ModifiedBefore: stamps[6]})
 	if len(win) != 3*batch {
