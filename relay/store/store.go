@@ -231,10 +231,20 @@ type Store interface {
 	// leaseFor. Each due delivery goes to exactly one caller, also across
 	// replicas; an unfinished lease expires and the delivery is due again.
 	ClaimDueDeliveries(ctx context.Context, now time.Time, limit int, leaseFor time.Duration) ([]Delivery, error)
+	// ClaimDeliveries is ClaimDueDeliveries with limits per endpoint: at
+	// most c.PerEndpoint deliveries of one endpoint, none of the endpoints in
+	// c.SkipEndpoints.
+	ClaimDeliveries(ctx context.Context, c DeliveryClaim) ([]Delivery, error)
 	// RecordAttempt logs one delivery attempt and moves the delivery on:
 	// succeeded on a 2xx, due again at a.NextRetry, or failed when there is
-	// no next retry.
+	// no next retry. It updates the endpoint's Health in the same
+	// transaction.
 	RecordAttempt(ctx context.Context, deliveryID int64, a Attempt) (Attempt, error)
+	// DisableFailingWebhookEndpoint disables an enabled endpoint whose
+	// deliveries have failed since failingSince or earlier, recording
+	// reason. It returns the endpoint and whether this call disabled it, so
+	// that of several replicas noticing the failure exactly one reports it.
+	DisableFailingWebhookEndpoint(ctx context.Context, id string, failingSince time.Time, reason string) (WebhookEndpoint, bool, error)
 	// ListAttempts lists the attempt log of one of the account's endpoints,
 	// newest first.
 	ListAttempts(ctx context.Context, accountID, endpointID string, p Page) (list []Attempt, next string, err error)

@@ -44,6 +44,8 @@ func runSuite(t *testing.T, b backend) {
 		{"WebhookDeliveryLifecycle", testWebhookDeliveryLifecycle},
 		{"WebhookClaimExactlyOnce", testWebhookClaimExactlyOnce},
 		{"WebhookSecretRotation", testWebhookSecretRotation},
+		{"WebhookClaimPerEndpoint", testWebhookClaimPerEndpoint},
+		{"WebhookHealth", testWebhookHealth},
 		{"Prune", testPrune},
 	}
 	for _, tc := range tests {
@@ -1550,5 +1552,124 @@ func testPrune(t *testing.T, b backend) {
 	must[struct{}](t)(struct{}{}, s.Close())
 	if err := s.Ping(ctx); err == nil {
 		t.Error("ping after close succeeded")
+	}
+}
+
+func testWebhookClaimPerEndpoint(t *testing.T, b backend) {
+	ctx := context.Background()
+	s, clk := newStore(t, b)
+	f := newFixture(t, s, "acme")
+	var eps []WebhookEndpoint
+	for i := range 3 {
+		eps = append(eps, must[WebhookEndpoint](t)(s.CreateWebhookEndpoint(ctx, f.acct.ID,
+			NewWebhookEndpoint{URL: fmt.Sprintf("https://e%d.example/h", i), EventTypes: []string{fmt.Sprint("t", i)}})))
+	}
+	// A backlog of 20 on endpoint 0, queued first, then 4 each on the
+	// others.
+	enqueue := func(typ string, n int) {
+		for range n {
+			if _, k, err := s.EnqueueDeliveries(ctx, NewWebhookEvent{AccountID: f.acct.ID, Type: typ}); err != nil || k != 1 {
+				t.Fatalf("enqueue %s: %d, %v", typ, k, err)
+			}
+			clk.Add(time.Millisecond)
+		}
+	}
+	enqueue("t0", 20)
+	enqueue("t1", 4)
+	enqueue("t2", 4)
+	now := clk.Now()
+	count := func(list []Delivery) map[string]int {
+		m := map[string]int{}
+		for _, d := range list {
+			m[d.EndpointID]++
+		}
+		return m
+	}
+	got := count(must[[]Delivery](t)(s.ClaimDeliveries(ctx, DeliveryClaim{Now: now, Limit: 10, LeaseFor: time.Minute, PerEndpoint: 3})))
+	if got[eps[0].ID] != 3 || got[eps[1].ID] != 3 || got[eps[2].ID] != 3 {
+		t.Errorf("per-endpoint claim: %v", got)
+	}
+	got = count(must[[]Delivery](t)(s.ClaimDeliveries(ctx, DeliveryClaim{Now: now, Limit: 10, LeaseFor: time.Minute, PerEndpoint: 5,
+		SkipEndpoints: []string{eps[0].ID}})))
+	if got[eps[0].ID] != 0 || got[eps[1].ID] != 1 || got[eps[2].ID] != 1 {
+		t.Errorf("claim skipping endpoint 0: %v", got)
+	}
+	got = count(must[[]Delivery](t)(s.ClaimDeliveries(ctx, DeliveryClaim{Now: now, Limit: 100, LeaseFor: time.Minute})))
+	if got[eps[0].ID] != 17 || len(got) != 1 {
+		t.Errorf("unlimited claim: %v", got)
+	}
+	_, err := s.ClaimDeliveries(ctx, DeliveryClaim{Now: now, Limit: 1, LeaseFor: time.Minute, PerEndpoint: -1})
+	wantErr(t, err, ErrInvalid, "negative per-endpoint limit")
+}
+
+func testWebhookHealth(t *testing.T, b backend) {
+	ctx := context.Background()
+	s, clk := newStore(t, b)
+	f := newFixture(t, s, "acme")
+	ep := must[WebhookEndpoint](t)(s.CreateWebhookEndpoint(ctx, f.acct.ID, NewWebhookEndpoint{URL: "https://x.example/h"}))
+	if h := ep.Health; h != (WebhookHealth{}) {
+		t.Errorf("new endpoint health %+v", h)
+	}
+	attempt := func(code int) Attempt {
+		t.Helper()
+		if _, _, err := s.EnqueueDeliveries(ctx, NewWebhookEvent{AccountID: f.acct.ID, Type: "sync.completed"}); err != nil {
+			t.Fatal(err)
+		}
+		d := must[[]Delivery](t)(s.ClaimDueDeliveries(ctx, clk.Now(), 1, time.Minute))
+		if len(d) != 1 {
+			t.Fatalf("claimed %d", len(d))
+		}
+		a := Attempt{At: clk.Now(), StatusCode: code}
+		if code >= 300 {
+			a.Error = "failed"
+		}
+		a = must[Attempt](t)(s.RecordAttempt(ctx, d[0].ID, a))
+		clk.Add(time.Minute)
+		return a
+	}
+	ok := attempt(200)
+	first := attempt(500)
+	attempt(502)
+	h := must[WebhookEndpoint](t)(s.GetWebhookEndpoint(ctx, f.acct.ID, ep.ID)).Health
+	if h.LastSuccessAt == nil || !h.LastSuccessAt.Equal(ok.At) || h.FailingSince == nil || !h.FailingSince.Equal(first.At) ||
+		h.ConsecutiveFailures != 2 || h.LastFailureAt == nil || !h.LastFailureAt.Equal(first.At.Add(time.Minute)) {
+		t.Errorf("health after a success and two failures: %+v", h)
+	}
+
+	// Not failing long enough: left alone.
+	if _, disabled, err := s.DisableFailingWebhookEndpoint(ctx, ep.ID, first.At.Add(-time.Second), "down"); err != nil || disabled {
+		t.Errorf("disabled too early: %v, %v", disabled, err)
+	}
+	// Two replicas notice at once: one disables.
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			e, disabled, err := s.DisableFailingWebhookEndpoint(ctx, ep.ID, first.At, "failing for 24h")
+			if err != nil || e.Enabled || e.Health.DisabledReason != "failing for 24h" || e.AccountID != f.acct.ID {
+				t.Errorf("disable: %+v, %v", e, err)
+			}
+			if disabled {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Errorf("%d callers disabled the endpoint, want 1", wins.Load())
+	}
+	_, _, err := s.DisableFailingWebhookEndpoint(ctx, "ep_missing", clk.Now(), "x")
+	wantErr(t, err, ErrNotFound, "disable a missing endpoint")
+
+	// Enabling starts afresh; disabling by request records its reason.
+	on, off := true, false
+	e := must[WebhookEndpoint](t)(s.UpdateWebhookEndpoint(ctx, f.acct.ID, ep.ID, WebhookEndpointUpdate{Enabled: &on}))
+	if !e.Enabled || e.Health.FailingSince != nil || e.Health.ConsecutiveFailures != 0 || e.Health.DisabledReason != "" ||
+		e.Health.DisabledAt != nil || e.Health.LastSuccessAt == nil {
+		t.Errorf("re-enabled: %+v", e.Health)
+	}
+	e = must[WebhookEndpoint](t)(s.UpdateWebhookEndpoint(ctx, f.acct.ID, ep.ID, WebhookEndpointUpdate{Enabled: &off, DisabledReason: "paused"}))
+	if e.Enabled || e.Health.DisabledReason != "paused" || e.Health.DisabledAt == nil {
+		t.Errorf("disabled by request: %+v", e.Health)
 	}
 }

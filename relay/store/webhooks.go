@@ -31,9 +31,27 @@ type WebhookEndpoint struct {
 	Enabled       bool
 	// Secrets are the valid signing secrets, newest first. There is more
 	// than one during a rotation's overlap; a delivery is signed with each.
-	Secrets   []WebhookSecret
+	Secrets []WebhookSecret
+	// Health is how deliveries to the endpoint have gone.
+	Health    WebhookHealth
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// WebhookHealth sums up an endpoint's recent deliveries. RecordAttempt keeps
+// it current; enabling the endpoint starts it afresh.
+type WebhookHealth struct {
+	LastSuccessAt *time.Time
+	LastFailureAt *time.Time
+	// FailingSince is the first failed attempt after the last success; nil
+	// while the endpoint is healthy.
+	FailingSince *time.Time
+	// ConsecutiveFailures counts the failed attempts since the last success.
+	ConsecutiveFailures int
+	// DisabledReason says why the endpoint is disabled; empty while it is
+	// enabled.
+	DisabledReason string
+	DisabledAt     *time.Time
 }
 
 // WebhookSecret is a signing secret.
@@ -61,7 +79,12 @@ type WebhookEndpointUpdate struct {
 	Description   *string
 	EventTypes    *[]string
 	ConnectionIDs *[]string
-	Enabled       *bool
+	// Enabled enables or disables the endpoint. Enabling clears the health's
+	// failure streak and disabled reason, so that the endpoint gets a whole
+	// retry window again.
+	Enabled *bool
+	// DisabledReason is recorded when Enabled is set to false.
+	DisabledReason string
 }
 
 // WebhookEvent is an event to deliver.
@@ -186,15 +209,23 @@ func (s *sqlStore) checkConnections(ctx context.Context, db queryer, accountID s
 	return nil
 }
 
-const endpointColumns = `id, account_id, url, description, event_types, connection_ids, enabled, created_at, updated_at`
+// endpointColumns are the columns an endpoint is created with;
+// endpointSelect adds those of its health.
+const (
+	endpointColumns = `id, account_id, url, description, event_types, connection_ids, enabled, created_at, updated_at`
+	endpointSelect  = endpointColumns + `, last_success_at, last_failure_at, failing_since, consecutive_failures,
+		disabled_reason, disabled_at`
+)
 
 func scanEndpoint(row interface{ Scan(...any) error }) (WebhookEndpoint, error) {
 	var (
 		e            WebhookEndpoint
 		types, conns string
 	)
+	h := &e.Health
 	if err := row.Scan(&e.ID, &e.AccountID, &e.URL, &e.Description, &types, &conns, &e.Enabled,
-		scanTime{&e.CreatedAt}, scanTime{&e.UpdatedAt}); err != nil {
+		scanTime{&e.CreatedAt}, scanTime{&e.UpdatedAt}, scanNullTime{&h.LastSuccessAt}, scanNullTime{&h.LastFailureAt},
+		scanNullTime{&h.FailingSince}, &h.ConsecutiveFailures, &h.DisabledReason, scanNullTime{&h.DisabledAt}); err != nil {
 		return WebhookEndpoint{}, err
 	}
 	if err := json.Unmarshal([]byte(types), &e.EventTypes); err != nil {
@@ -263,7 +294,7 @@ func (s *sqlStore) CreateWebhookEndpoint(ctx context.Context, accountID string, 
 		var err error
 		e, err = scanEndpoint(s.queryRow(ctx, tx, `INSERT INTO webhook_endpoints (`+endpointColumns+`)
 			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ?)
-			RETURNING `+endpointColumns,
+			RETURNING `+endpointSelect,
 			s.newID("ep"), accountID, ne.URL, ne.Description, types, conns, !ne.Disabled, s.t(now), s.t(now), accountID))
 		if err != nil {
 			return fmt.Errorf("account: %w", notFound(err))
@@ -293,7 +324,7 @@ func (s *sqlStore) GetWebhookEndpoint(ctx context.Context, accountID, id string)
 }
 
 func (s *sqlStore) getEndpoint(ctx context.Context, db queryer, accountID, id string) (WebhookEndpoint, error) {
-	e, err := scanEndpoint(s.queryRow(ctx, db, `SELECT `+endpointColumns+` FROM webhook_endpoints
+	e, err := scanEndpoint(s.queryRow(ctx, db, `SELECT `+endpointSelect+` FROM webhook_endpoints
 		WHERE id = ? AND account_id = ?`, id, accountID))
 	if err != nil {
 		return WebhookEndpoint{}, notFound(err)
@@ -311,7 +342,7 @@ func (s *sqlStore) ListWebhookEndpoints(ctx context.Context, accountID string, p
 	if err != nil {
 		return nil, "", fmt.Errorf("list webhook endpoints: %w", err)
 	}
-	rows, err := s.query(ctx, s.r, `SELECT `+endpointColumns+` FROM webhook_endpoints
+	rows, err := s.query(ctx, s.r, `SELECT `+endpointSelect+` FROM webhook_endpoints
 		WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?`, accountID, p.After, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("list webhook endpoints: %w", err)
@@ -385,6 +416,20 @@ func (s *sqlStore) UpdateWebhookEndpoint(ctx context.Context, accountID, id stri
 		}
 		if n == 0 {
 			return ErrNotFound
+		}
+		switch {
+		case u.Enabled == nil:
+		case *u.Enabled:
+			_, err = s.exec(ctx, tx, `UPDATE webhook_endpoints SET failing_since = NULL, consecutive_failures = 0,
+				disabled_reason = '', disabled_at = NULL WHERE id = ?`, id)
+		default:
+			// Only an enabled endpoint is disabled now: disabling twice
+			// keeps the first reason.
+			_, err = s.exec(ctx, tx, `UPDATE webhook_endpoints SET disabled_reason = ?, disabled_at = ?
+				WHERE id = ? AND disabled_at IS NULL`, u.DisabledReason, s.t(s.clock()), id)
+		}
+		if err != nil {
+			return err
 		}
 		e, err = s.getEndpoint(ctx, tx, accountID, id)
 		return err
@@ -547,31 +592,94 @@ func subscribed(list, v string) bool {
 }
 
 // ClaimDueDeliveries implements Store.
+func (s *sqlStore) ClaimDueDeliveries(ctx context.Context, now time.Time, limit int, leaseFor time.Duration) ([]Delivery, error) {
+	return s.ClaimDeliveries(ctx, DeliveryClaim{Now: now, Limit: limit, LeaseFor: leaseFor})
+}
+
+// DeliveryClaim asks ClaimDeliveries for due deliveries.
+type DeliveryClaim struct {
+	// Now is the time the deliveries must be due at.
+	Now time.Time
+	// Limit is the most deliveries to take, at most MaxPageSize.
+	Limit int
+	// LeaseFor is how long the deliveries are the caller's.
+	LeaseFor time.Duration
+	// PerEndpoint, when positive, is the most deliveries of any one endpoint
+	// to take: a sender that bounds its requests per endpoint then claims
+	// no more than it can start, and an endpoint with a long backlog does
+	// not fill the claim.
+	PerEndpoint int
+	// SkipEndpoints are endpoints to take nothing from, such as those the
+	// caller is already sending to as much as it will.
+	SkipEndpoints []string
+}
+
+// maxClaimWindow bounds the candidate rows a per-endpoint claim ranks.
+const maxClaimWindow = 10 * MaxPageSize
+
+// ClaimDeliveries implements Store.
 //
 // Like ClaimJob, one statement picks and leases the rows: SKIP LOCKED on
 // PostgreSQL keeps concurrent claimers (also in other replicas) off the rows
 // another claimer is taking, and the lease it commits keeps them off
 // afterwards. Deliveries of disabled endpoints wait until re-enabled.
-func (s *sqlStore) ClaimDueDeliveries(ctx context.Context, now time.Time, limit int, leaseFor time.Duration) ([]Delivery, error) {
-	limit, err := pageLimit(limit)
+//
+// With PerEndpoint, the oldest Limit×PerEndpoint due deliveries are ranked
+// within their endpoint and those past PerEndpoint left for later; ranking
+// only that window keeps the cost of a claim independent of the backlog.
+func (s *sqlStore) ClaimDeliveries(ctx context.Context, c DeliveryClaim) ([]Delivery, error) {
+	limit, err := pageLimit(c.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim due deliveries: %w", err)
 	}
-	if leaseFor <= 0 {
-		return nil, fmt.Errorf("claim due deliveries: %w: lease %s", ErrInvalid, leaseFor)
+	if c.LeaseFor <= 0 {
+		return nil, fmt.Errorf("claim due deliveries: %w: lease %s", ErrInvalid, c.LeaseFor)
 	}
-	now = now.UTC().Truncate(time.Microsecond)
+	if c.PerEndpoint < 0 {
+		return nil, fmt.Errorf("claim due deliveries: %w: %d per endpoint", ErrInvalid, c.PerEndpoint)
+	}
+	now := c.Now.UTC().Truncate(time.Microsecond)
+	due := `d.status = 'pending' AND d.next_attempt_at <= ? AND (d.locked_until IS NULL OR d.locked_until <= ?)
+		AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.enabled = TRUE)`
+	dueArgs := []any{s.t(now), s.t(now)}
+	if len(c.SkipEndpoints) > 0 {
+		due += ` AND d.endpoint_id NOT IN (` + placeholders(len(c.SkipEndpoints)) + `)`
+		for _, id := range c.SkipEndpoints {
+			dueArgs = append(dueArgs, id)
+		}
+	}
+	var (
+		query string
+		args  []any
+	)
+	if c.PerEndpoint == 0 {
+		query = `WITH due AS MATERIALIZED (
+				SELECT d.id FROM webhook_deliveries d WHERE ` + due + `
+				ORDER BY d.next_attempt_at, d.id LIMIT ?` + s.d.skipLocked + `)`
+		args = append(append(args, dueArgs...), limit)
+	} else {
+		query = `WITH cand AS MATERIALIZED (
+				SELECT d.id, d.endpoint_id, d.next_attempt_at FROM webhook_deliveries d WHERE ` + due + `
+				ORDER BY d.next_attempt_at, d.id LIMIT ?),
+			ranked AS (
+				SELECT id, ROW_NUMBER() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rn FROM cand),
+			due AS MATERIALIZED (
+				SELECT d.id FROM webhook_deliveries d
+				WHERE d.id IN (SELECT id FROM ranked WHERE rn <= ?) AND ` + due + `
+				ORDER BY d.next_attempt_at, d.id LIMIT ?` + s.d.skipLocked + `)`
+		args = append(args, dueArgs...)
+		args = append(args, min(limit*c.PerEndpoint, maxClaimWindow), c.PerEndpoint)
+		args = append(args, dueArgs...)
+		args = append(args, limit)
+	}
+	query += `
+		UPDATE webhook_deliveries SET locked_until = ?, updated_at = ?
+		WHERE id IN (SELECT id FROM due)
+		RETURNING id`
+	args = append(args, s.t(now.Add(c.LeaseFor)), s.t(now))
 	var list []Delivery
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := s.query(ctx, tx, `WITH due AS MATERIALIZED (
-				SELECT d.id FROM webhook_deliveries d
-				WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND (d.locked_until IS NULL OR d.locked_until <= ?)
-					AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.enabled = TRUE)
-				ORDER BY d.next_attempt_at, d.id LIMIT ?`+s.d.skipLocked+`)
-			UPDATE webhook_deliveries SET locked_until = ?, updated_at = ?
-			WHERE id IN (SELECT id FROM due)
-			RETURNING id`,
-			s.t(now), s.t(now), limit, s.t(now.Add(leaseFor)), s.t(now))
+		rows, err := s.query(ctx, tx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -695,6 +803,16 @@ func (s *sqlStore) RecordAttempt(ctx context.Context, deliveryID int64, a Attemp
 			WHERE id = ?`, a.Number, string(status), s.nt(a.NextRetry), s.t(a.At), code, a.Error, s.t(s.clock()), deliveryID); err != nil {
 			return err
 		}
+		health := `UPDATE webhook_endpoints SET last_failure_at = ?, failing_since = COALESCE(failing_since, ?),
+			consecutive_failures = consecutive_failures + 1 WHERE id = ?`
+		args := []any{s.t(a.At), s.t(a.At), a.EndpointID}
+		if ok {
+			health = `UPDATE webhook_endpoints SET last_success_at = ?, failing_since = NULL, consecutive_failures = 0 WHERE id = ?`
+			args = []any{s.t(a.At), a.EndpointID}
+		}
+		if _, err := s.exec(ctx, tx, health, args...); err != nil {
+			return err
+		}
 		return s.queryRow(ctx, tx, `INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, attempt, at, status_code,
 				duration_us, error, next_retry_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -705,6 +823,34 @@ func (s *sqlStore) RecordAttempt(ctx context.Context, deliveryID int64, a Attemp
 		return Attempt{}, fmt.Errorf("record attempt: %w", err)
 	}
 	return a, nil
+}
+
+// DisableFailingWebhookEndpoint implements Store.
+func (s *sqlStore) DisableFailingWebhookEndpoint(ctx context.Context, id string, failingSince time.Time, reason string) (WebhookEndpoint, bool, error) {
+	var (
+		e        WebhookEndpoint
+		disabled bool
+	)
+	now := s.clock()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, `UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = ?, disabled_at = ?, updated_at = ?
+			WHERE id = ? AND enabled = TRUE AND failing_since IS NOT NULL AND failing_since <= ?`,
+			reason, s.t(now), s.t(now), id, s.t(failingSince))
+		if err != nil {
+			return err
+		}
+		disabled = n == 1
+		var accountID string
+		if err := s.queryRow(ctx, tx, `SELECT account_id FROM webhook_endpoints WHERE id = ?`, id).Scan(&accountID); err != nil {
+			return notFound(err)
+		}
+		e, err = s.getEndpoint(ctx, tx, accountID, id)
+		return err
+	})
+	if err != nil {
+		return WebhookEndpoint{}, false, fmt.Errorf("disable failing webhook endpoint: %w", err)
+	}
+	return e, disabled, nil
 }
 
 // ListAttempts implements Store.
