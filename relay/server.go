@@ -1,199 +1,171 @@
-// Package relay is the cloud side of Plantbridge: it accepts agent tunnels and serves
-// the API over them.
+// Package relay is the cloud side of Plantbridge: it accepts agent tunnels, stores what
+// the agents sync, and serves the public API over it.
 package relay
 
 import (
 	"context"
-	"crypto/subtle"
-	"encoding/json"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/plantbridge/plantbridge/internal/version"
+	"github.com/plantbridge/plantbridge/relay/api"
+	"github.com/plantbridge/plantbridge/relay/store"
 	"github.com/plantbridge/plantbridge/tunnel"
+	"github.com/plantbridge/plantbridge/tunnel/wire"
 )
 
 // Server is a running relay.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	agents *AgentRegistry
-	ep     *tunnel.Endpoint
+	cfg   Config
+	log   *slog.Logger
+	store store.Store
+	ep    *tunnel.Endpoint
+	dir   *directory
+	api   *api.API
+	opts  Options
 
-	mu      sync.Mutex                // guards the fields below
-	reports map[string]AgentReport    // last status report per agent
-	history map[string][]tunnel.Event // recent connection events per agent, oldest first
+	workers sync.WaitGroup // one per background worker
 }
 
-// historyLen is how many connection events are kept per agent, for support to read.
-const historyLen = 200
-
-// AgentReport is what an agent last said about itself over the tunnel.
-type AgentReport struct {
-	ReceivedAt time.Time       `json:"received_at"`
-	Status     json.RawMessage `json:"status"`
+// Options are the parts of a relay that tests and embedders replace.
+type Options struct {
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// OfflineGrace holds back connection.status_changed to offline until an agent has
+	// been away this long. Default 30 s.
+	OfflineGrace time.Duration
+	// Events receives webhook events. Default: none.
+	Events Events
+	// Mux tunes the tunnels. Zero fields take their defaults.
+	Mux tunnel.MuxConfig
+	// Routes registers more authenticated API routes (webhooks).
+	Routes []func(*http.ServeMux)
+	// Workers are run alongside the relay and stopped with it (webhook deliveries).
+	Workers []func(context.Context)
 }
 
-// New prepares a relay from cfg; Run serves it.
-func New(cfg Config, log *slog.Logger) (*Server, error) {
-	agents, err := OpenAgentRegistry(cfg.DataDir)
+// OpenStore opens the store that cfg names, creating the data dir for SQLite.
+func OpenStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, error) {
+	opts := store.Options{Logger: log}
+	if cfg.Store.Driver == "postgres" {
+		return store.OpenPostgres(ctx, cfg.Store.DSN, opts)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	return store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "relay.db"), opts)
+}
+
+// New opens the relay's store and prepares the relay; Run serves it.
+func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Server, error) {
+	st, err := OpenStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, agents: agents, reports: map[string]AgentReport{},
-		history: map[string][]tunnel.Event{}}
-	s.ep = tunnel.NewEndpoint(tunnel.EndpointConfig{
-		Auth:         agents,
-		Handler:      s.agentHandler(),
-		Logger:       log,
-		OnEvent:      s.recordEvent,
-		DrainTimeout: cfg.DrainTimeout,
-	})
+	s, err := NewWithStore(cfg, st, log, opts)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
-// Handler returns the relay's public HTTP handler.
+// NewWithStore prepares a relay over an open store, which Close closes.
+func NewWithStore(cfg Config, st store.Store, log *slog.Logger, opts Options) (*Server, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.OfflineGrace == 0 {
+		opts.OfflineGrace = 30 * time.Second
+	}
+	key, err := cursorKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, store: st, opts: opts}
+	s.dir = newDirectory(st, log, opts.Now, opts.OfflineGrace, opts.Events)
+	in := &ingest{store: st, dir: s.dir, log: log, events: opts.Events, now: opts.Now}
+	s.ep = tunnel.NewEndpoint(tunnel.EndpointConfig{
+		Auth:         s.dir,
+		Handler:      in.handler(),
+		Mux:          opts.Mux,
+		Logger:       log,
+		OnEvent:      s.dir.onEvent,
+		DrainTimeout: cfg.DrainTimeout,
+	})
+	s.dir.ep = s.ep
+	s.api, err = api.New(api.Config{
+		Store: st, Agents: s.dir, Events: opts.Events, Logger: log, CursorKey: key,
+		EnrollmentTTL: cfg.EnrollmentTTL, RateLimit: cfg.API.RateLimit, RateBurst: cfg.API.RateBurst,
+		MaxBodyBytes: cfg.API.MaxBodyBytes, AgentTimeout: cfg.API.AgentTimeout, Now: opts.Now,
+		Extra: opts.Routes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// cursorKey returns the key that signs cursors: the configured secret, or a random key
+// kept in the data dir so that cursors survive a restart.
+func cursorKey(cfg Config) ([]byte, error) {
+	if cfg.CursorSecret != "" {
+		return []byte(cfg.CursorSecret), nil
+	}
+	path := filepath.Join(cfg.DataDir, "cursor.key")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 64 {
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	var k [32]byte
+	rand.Read(k[:])
+	key := hex.EncodeToString(k[:])
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write cursor key: %w", err)
+	}
+	return []byte(key), nil
+}
+
+// Store returns the relay's store.
+func (s *Server) Store() store.Store { return s.store }
+
+// API returns the public API handler (without the tunnel and operations routes).
+func (s *Server) API() *api.API { return s.api }
+
+// Handler returns the relay's public HTTP handler: the API, the tunnel endpoint, the
+// enrollment endpoint and the health checks.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(tunnel.TunnelPath, s.ep)
+	mux.Handle(wire.EnrollPath, s.api.EnrollHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": version.Version})
+		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": version.Version})
 	})
-	mux.HandleFunc("GET /v1/agents", s.admin(s.listAgents))
-	mux.HandleFunc("GET /v1/agents/{id}/info", s.admin(s.agentInfo))
-	mux.HandleFunc("GET /v1/agents/{id}/events", s.admin(s.agentEvents))
-	mux.HandleFunc("GET /v1/agents/{id}/models/{model}/sample", s.admin(s.agentSample))
-	return mux
-}
-
-// agentHandler serves the agents' calls to the relay through their tunnels.
-func (s *Server) agentHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/agent/status", func(w http.ResponseWriter, r *http.Request) {
-		sess, _ := tunnel.SessionFrom(r.Context())
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
-		if err != nil || !json.Valid(body) {
-			http.Error(w, "status report must be JSON up to 64 KiB", http.StatusBadRequest)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.store.Ping(ctx); err != nil {
+			s.log.Warn("readiness: store", "err", err)
+			api.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "store": "unreachable"})
 			return
 		}
-		s.mu.Lock()
-		s.reports[sess.Hello.AgentID] = AgentReport{ReceivedAt: time.Now().UTC(), Status: body}
-		s.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
+		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": "ok"})
 	})
+	mux.Handle("/v1/", s.api)
 	return mux
 }
-
-// admin guards operator endpoints with the admin token.
-func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if s.cfg.AdminToken == "" || !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.AdminToken)) != 1 {
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]string{
-				"code": "AUTHENTICATION_FAILED", "type": "authentication_error",
-				"message": "missing or wrong admin token (Authorization: Bearer …)"}})
-			return
-		}
-		h(w, r)
-	}
-}
-
-type agentView struct {
-	tunnel.SessionInfo
-	LastReport *AgentReport `json:"last_report,omitempty"`
-}
-
-func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
-	sessions := s.ep.Sessions()
-	list := make([]agentView, 0, len(sessions))
-	s.mu.Lock()
-	for _, si := range sessions {
-		v := agentView{SessionInfo: si}
-		if rep, ok := s.reports[si.AgentID]; ok {
-			v.LastReport = &rep
-		}
-		list = append(list, v)
-	}
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"agents": list})
-}
-
-// recordEvent keeps an agent's recent connection events. Events of unknown or invalid
-// agent ids are only logged (by the tunnel), so that failed logins cannot fill memory.
-func (s *Server) recordEvent(e tunnel.Event) {
-	if e.AgentID == "" || !s.agents.Has(e.AgentID) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h := append(s.history[e.AgentID], e)
-	if len(h) > historyLen {
-		h = h[len(h)-historyLen:]
-	}
-	s.history[e.AgentID] = h
-}
-
-// agentEvents lists an agent's recent connection events, newest first.
-func (s *Server) agentEvents(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	h := s.history[r.PathValue("id")]
-	list := make([]tunnel.Event, len(h))
-	for i, e := range h {
-		list[len(h)-1-i] = e
-	}
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"events": list})
-}
-
-// agentInfo asks a connected agent about itself, through its tunnel.
-func (s *Server) agentInfo(w http.ResponseWriter, r *http.Request) {
-	s.callAgent(w, r, "/v1/agent/info")
-}
-
-// agentSample asks a connected agent for the first records of a model, read from the
-// plant database and mapped onto the unified model.
-func (s *Server) agentSample(w http.ResponseWriter, r *http.Request) {
-	path := "/v1/agent/models/" + url.PathEscape(r.PathValue("model")) + "/sample"
-	if r.URL.RawQuery != "" {
-		path += "?" + r.URL.RawQuery
-	}
-	s.callAgent(w, r, path)
-}
-
-// callAgent forwards a GET to the agent through its tunnel and relays the answer.
-func (s *Server) callAgent(w http.ResponseWriter, r *http.Request, path string) {
-	sess, err := s.ep.Session(r.PathValue("id"))
-	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{
-			"code": "CONNECTION_UNREACHABLE", "type": "connection_error", "message": "the agent is not connected"}})
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent"+path, nil)
-	resp, err := sess.Client().Do(req)
-	if err != nil {
-		s.log.Warn("agent call", "agent_id", sess.Hello.AgentID, "path", path, "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{
-			"code": "CONNECTION_UNREACHABLE", "type": "connection_error", "message": "the agent did not answer"}})
-		return
-	}
-	defer resp.Body.Close()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, io.LimitReader(resp.Body, 16<<20))
-}
-
-// AddAgent registers an agent and returns its credential.
-func (s *Server) AddAgent(id string) (string, error) { return s.agents.Add(id) }
 
 // Run serves on cfg.Listen until ctx is canceled, then drains the agents and stops.
 func (s *Server) Run(ctx context.Context) error {
@@ -204,14 +176,26 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve is Run on an existing listener.
+// Serve is Run on an existing listener. It closes the store when it returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer s.store.Close()
+	defer s.dir.close()
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	s.log.Info("relay listening", "addr", ln.Addr().String(), "version", version.Version, "data_dir", s.cfg.DataDir)
+	s.log.Info("relay listening", "addr", ln.Addr().String(), "version", version.Version, "data_dir", s.cfg.DataDir,
+		"store", s.cfg.Store.Driver)
+	workCtx, stopWork := context.WithCancel(context.Background())
+	defer func() {
+		stopWork()
+		s.workers.Wait()
+	}()
+	s.startWorker(workCtx, s.api.RunJobs)
+	for _, w := range s.opts.Workers {
+		s.startWorker(workCtx, w)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -230,10 +214,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+func (s *Server) startWorker(ctx context.Context, fn func(context.Context)) {
+	s.workers.Add(1)
+	go func() {
+		defer s.workers.Done()
+		fn(ctx)
+	}()
 }

@@ -1,0 +1,206 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/plantbridge/plantbridge/connectors/model"
+	"github.com/plantbridge/plantbridge/relay/store"
+	"github.com/plantbridge/plantbridge/tunnel"
+	"github.com/plantbridge/plantbridge/tunnel/wire"
+)
+
+// maxBatchBody bounds one uploaded batch: at most 1000 records or 1 MiB of them, in
+// JSON with some overhead.
+const maxBatchBody = 8 << 20
+
+// ingest serves the agents' calls through their tunnels: sync batches, sync states and
+// status reports.
+type ingest struct {
+	store  store.Store
+	dir    *directory
+	log    *slog.Logger
+	events Events
+	now    func() time.Time
+}
+
+func (in *ingest) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+wire.PathBatches, in.batches)
+	mux.HandleFunc("POST "+wire.PathSyncState, in.syncState)
+	mux.HandleFunc("POST "+wire.PathStatus, in.status)
+	return mux
+}
+
+// agentError answers an agent in the wire's error shape.
+func agentError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(wire.ErrorBody{Error: wire.Error{Code: code, Message: msg}})
+}
+
+// caller resolves the connection of the agent whose tunnel carried r.
+func (in *ingest) caller(w http.ResponseWriter, r *http.Request) (store.Connection, bool) {
+	sess, ok := tunnel.SessionFrom(r.Context())
+	if !ok {
+		agentError(w, http.StatusUnauthorized, "AUTHENTICATION_FAILED", "not a tunnel call")
+		return store.Connection{}, false
+	}
+	c, ok := in.dir.connectionOf(sess.Hello.AgentID)
+	if !ok {
+		agentError(w, http.StatusUnauthorized, "AUTHENTICATION_FAILED", "unknown agent")
+		return store.Connection{}, false
+	}
+	return c, true
+}
+
+func decodeAgentJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	// Unknown fields are allowed: agents and relays are upgraded at different times.
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			agentError(w, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", fmt.Sprintf("body over %d bytes", limit))
+			return false
+		}
+		agentError(w, http.StatusBadRequest, "INVALID_REQUEST", "body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+var modelName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+
+// batches stores one sync batch. The answer comes only once the batch is durable; a
+// batch id seen before is acknowledged again and changes nothing.
+func (in *ingest) batches(w http.ResponseWriter, r *http.Request) {
+	c, ok := in.caller(w, r)
+	if !ok {
+		return
+	}
+	var b wire.Batch
+	if !decodeAgentJSON(w, r, maxBatchBody, &b) {
+		return
+	}
+	switch {
+	case b.BatchID == "" || len(b.BatchID) > 200:
+		agentError(w, http.StatusBadRequest, "INVALID_REQUEST", "batch_id is required (at most 200 characters)")
+		return
+	case !modelName.MatchString(b.Model):
+		agentError(w, http.StatusBadRequest, "INVALID_REQUEST", "model is not a model name")
+		return
+	case len(b.Records) > 1000:
+		agentError(w, http.StatusBadRequest, "INVALID_REQUEST", "a batch holds at most 1000 records")
+		return
+	case b.FullSyncDone && b.FullSyncID == "":
+		agentError(w, http.StatusBadRequest, "INVALID_REQUEST", "full_sync_done needs full_sync_id")
+		return
+	}
+	recs := make([]model.Record, len(b.Records))
+	for i, raw := range b.Records {
+		recs[i].Model = b.Model
+		if err := json.Unmarshal(raw, &recs[i]); err != nil {
+			agentError(w, http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("records[%d]: %v", i, err))
+			return
+		}
+		// Ids derive from the connection: a record id from another connection means an
+		// agent configured for something else, which must not land here.
+		if recs[i].RemoteID == "" || recs[i].ID != model.RecordID(c.ID, b.Model, recs[i].RemoteID) {
+			agentError(w, http.StatusBadRequest, "INVALID_REQUEST",
+				fmt.Sprintf("records[%d]: id does not belong to connection %s (is the agent enrolled for this connection?)", i, c.ID))
+			return
+		}
+	}
+	ctx := r.Context()
+	res, err := in.store.ApplyBatch(ctx, c.ID, b.BatchID, b.Model, recs, store.ApplyOptions{FullSyncID: b.FullSyncID})
+	if err != nil {
+		in.log.Warn("apply batch", "connection_id", c.ID, "batch_id", b.BatchID, "model", b.Model, "err", err)
+		agentError(w, http.StatusServiceUnavailable, "INTERNAL", "the relay could not store the batch; retry")
+		return
+	}
+	ack := wire.BatchAck{BatchID: b.BatchID, Duplicate: res.Duplicate, Records: res.Records, Changed: res.Changed}
+	if b.FullSyncDone {
+		// Repeating this for a re-sent final batch is harmless: records carried since the
+		// re-sync started keep their mark.
+		n, err := in.store.MarkMissingDeleted(ctx, c.ID, b.Model, b.FullSyncID)
+		if err != nil {
+			in.log.Warn("end full sync", "connection_id", c.ID, "model", b.Model, "err", err)
+			agentError(w, http.StatusServiceUnavailable, "INTERNAL", "the relay could not finish the full re-sync; retry")
+			return
+		}
+		ack.Deleted = n
+	}
+	in.log.Debug("batch stored", "connection_id", c.ID, "batch_id", b.BatchID, "model", b.Model,
+		"records", res.Records, "changed", res.Changed, "duplicate", res.Duplicate, "deleted", ack.Deleted)
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(ack)
+}
+
+// syncState stores the agent's sync state of a model and announces finished runs.
+func (in *ingest) syncState(w http.ResponseWriter, r *http.Request) {
+	c, ok := in.caller(w, r)
+	if !ok {
+		return
+	}
+	var s wire.SyncState
+	if !decodeAgentJSON(w, r, 64<<10, &s) {
+		return
+	}
+	if !modelName.MatchString(s.Model) {
+		agentError(w, http.StatusBadRequest, "INVALID_REQUEST", "model is not a model name")
+		return
+	}
+	st := store.SyncState{ConnectionID: c.ID, Model: s.Model, Status: store.SyncStatus(s.Status),
+		LastSyncStart: s.LastSyncStart, LastSyncFinished: s.LastSyncFinished, LastSuccessfulSyncAt: s.LastSuccessfulSyncAt,
+		NextSyncStart: s.NextSyncStart, IsInitialSync: s.IsInitialSync, RecordsSynced: s.RecordsSynced}
+	if s.Error != nil {
+		st.Error = &store.ErrorDetail{Code: s.Error.Code, Message: s.Error.Message}
+	}
+	switch st.Status {
+	case store.SyncSyncing, store.SyncDone, store.SyncFailed, store.SyncPaused:
+	default:
+		agentError(w, http.StatusBadRequest, "INVALID_REQUEST", "status must be syncing, done, failed or paused")
+		return
+	}
+	if err := in.store.PutSyncState(r.Context(), st); err != nil {
+		in.log.Warn("store sync state", "connection_id", c.ID, "model", s.Model, "err", err)
+		agentError(w, http.StatusServiceUnavailable, "INTERNAL", "the relay could not store the sync state; retry")
+		return
+	}
+	if in.events != nil && (st.Status == store.SyncDone || st.Status == store.SyncFailed) {
+		typ := EventSyncCompleted
+		if st.Status == store.SyncFailed {
+			typ = EventSyncFailed
+		}
+		data := map[string]any{"model": s.Model, "full": s.Full, "is_initial_sync": s.IsInitialSync,
+			"records_synced": s.RecordsSynced, "started_at": s.LastSyncStart, "finished_at": s.LastSyncFinished,
+			"error": s.Error}
+		if err := in.events.Emit(context.WithoutCancel(r.Context()), c.AccountID, typ, c.ID, data); err != nil {
+			in.log.Warn("emit event", "type", typ, "connection_id", c.ID, "err", err)
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// status takes an agent's status report.
+func (in *ingest) status(w http.ResponseWriter, r *http.Request) {
+	sess, ok := tunnel.SessionFrom(r.Context())
+	if !ok {
+		agentError(w, http.StatusUnauthorized, "AUTHENTICATION_FAILED", "not a tunnel call")
+		return
+	}
+	var st wire.AgentStatus
+	// Tolerant of fields a newer agent adds: a status report must never be refused.
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 256<<10)).Decode(&st); err != nil {
+		agentError(w, http.StatusBadRequest, "INVALID_REQUEST", "status report: "+err.Error())
+		return
+	}
+	in.dir.report(sess.Hello.AgentID, st)
+	w.WriteHeader(http.StatusNoContent)
+}
