@@ -240,11 +240,14 @@ type Store interface {
 	// no next retry. It updates the endpoint's Health in the same
 	// transaction.
 	RecordAttempt(ctx context.Context, deliveryID int64, a Attempt) (Attempt, error)
-	// DisableFailingWebhookEndpoint disables an enabled endpoint whose
-	// deliveries have failed since failingSince or earlier, recording
-	// reason. It returns the endpoint and whether this call disabled it, so
-	// that of several replicas noticing the failure exactly one reports it.
-	DisableFailingWebhookEndpoint(ctx context.Context, id string, failingSince time.Time, reason string) (WebhookEndpoint, bool, error)
+	// DisableFailingWebhookEndpoint disables the endpoint of a delivery if
+	// it is enabled and every attempt to it has failed since the delivery's
+	// first attempt, recording reason: called when a delivery runs out of
+	// retries, it disables an endpoint that failed for the whole retry
+	// window, but not one that was re-enabled or answered other deliveries
+	// meanwhile. It returns the endpoint and whether this call disabled it,
+	// so that of several replicas noticing the failure one reports it.
+	DisableFailingWebhookEndpoint(ctx context.Context, deliveryID int64, reason string) (WebhookEndpoint, bool, error)
 	// ListAttempts lists the attempt log of one of the account's endpoints,
 	// newest first.
 	ListAttempts(ctx context.Context, accountID, endpointID string, p Page) (list []Attempt, next string, err error)

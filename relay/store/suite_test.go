@@ -1610,11 +1610,16 @@ func testWebhookHealth(t *testing.T, b backend) {
 	if h := ep.Health; h != (WebhookHealth{}) {
 		t.Errorf("new endpoint health %+v", h)
 	}
-	attempt := func(code int) Attempt {
+	enqueue := func() {
 		t.Helper()
 		if _, _, err := s.EnqueueDeliveries(ctx, NewWebhookEvent{AccountID: f.acct.ID, Type: "sync.completed"}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// attempt claims the next due delivery and records an attempt with
+	// code; a failure is retried a minute later.
+	attempt := func(code int) Attempt {
+		t.Helper()
 		d := must[[]Delivery](t)(s.ClaimDueDeliveries(ctx, clk.Now(), 1, time.Minute))
 		if len(d) != 1 {
 			t.Fatalf("claimed %d", len(d))
@@ -1622,12 +1627,15 @@ func testWebhookHealth(t *testing.T, b backend) {
 		a := Attempt{At: clk.Now(), StatusCode: code}
 		if code >= 300 {
 			a.Error = "failed"
+			a.NextRetry = ptr(clk.Now().Add(time.Minute))
 		}
 		a = must[Attempt](t)(s.RecordAttempt(ctx, d[0].ID, a))
 		clk.Add(time.Minute)
 		return a
 	}
+	enqueue()
 	ok := attempt(200)
+	enqueue()
 	first := attempt(500)
 	attempt(502)
 	h := must[WebhookEndpoint](t)(s.GetWebhookEndpoint(ctx, f.acct.ID, ep.ID)).Health
@@ -1636,16 +1644,35 @@ func testWebhookHealth(t *testing.T, b backend) {
 		t.Errorf("health after a success and two failures: %+v", h)
 	}
 
-	// Not failing long enough: left alone.
-	if _, disabled, err := s.DisableFailingWebhookEndpoint(ctx, ep.ID, first.At.Add(-time.Second), "down"); err != nil || disabled {
-		t.Errorf("disabled too early: %v, %v", disabled, err)
+	// A delivery whose first attempt failed, then another delivery
+	// succeeded: the endpoint has not failed all along.
+	enqueue()
+	attempt(503) // the first delivery, again
+	mixed2 := attempt(503)
+	if mixed2.DeliveryID == first.DeliveryID {
+		t.Fatal("expected the second delivery")
 	}
-	// Two replicas notice at once: one disables.
+	must[Attempt](t)(s.RecordAttempt(ctx, first.DeliveryID, Attempt{At: clk.Now(), StatusCode: 204}))
+	if len(must[[]Delivery](t)(s.ClaimDueDeliveries(ctx, clk.Now(), 1, time.Minute))) != 1 {
+		t.Fatal("second delivery not due")
+	}
+	clk.Add(time.Minute)
+	last := must[Attempt](t)(s.RecordAttempt(ctx, mixed2.DeliveryID, Attempt{At: clk.Now(), StatusCode: 500, Error: "failed"}))
+	if e, disabled, err := s.DisableFailingWebhookEndpoint(ctx, last.DeliveryID, "down"); err != nil || disabled || !e.Enabled {
+		t.Errorf("disabled although another delivery succeeded: %v, %v", disabled, err)
+	}
+
+	// Failing from a delivery's first attempt to its last: two replicas
+	// notice at once, one disables.
+	enqueue()
+	a1 := attempt(500)
+	d := must[[]Delivery](t)(s.ClaimDueDeliveries(ctx, clk.Now(), 1, time.Minute))
+	must[Attempt](t)(s.RecordAttempt(ctx, d[0].ID, Attempt{At: clk.Now(), StatusCode: 500, Error: "failed"}))
 	var wins atomic.Int32
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() {
-			e, disabled, err := s.DisableFailingWebhookEndpoint(ctx, ep.ID, first.At, "failing for 24h")
+			e, disabled, err := s.DisableFailingWebhookEndpoint(ctx, a1.DeliveryID, "failing for 24h")
 			if err != nil || e.Enabled || e.Health.DisabledReason != "failing for 24h" || e.AccountID != f.acct.ID {
 				t.Errorf("disable: %+v, %v", e, err)
 			}
@@ -1658,8 +1685,8 @@ func testWebhookHealth(t *testing.T, b backend) {
 	if wins.Load() != 1 {
 		t.Errorf("%d callers disabled the endpoint, want 1", wins.Load())
 	}
-	_, _, err := s.DisableFailingWebhookEndpoint(ctx, "ep_missing", clk.Now(), "x")
-	wantErr(t, err, ErrNotFound, "disable a missing endpoint")
+	_, _, err := s.DisableFailingWebhookEndpoint(ctx, 987654, "x")
+	wantErr(t, err, ErrNotFound, "disable for a missing delivery")
 
 	// Enabling starts afresh; disabling by request records its reason.
 	on, off := true, false

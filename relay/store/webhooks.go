@@ -826,25 +826,27 @@ func (s *sqlStore) RecordAttempt(ctx context.Context, deliveryID int64, a Attemp
 }
 
 // DisableFailingWebhookEndpoint implements Store.
-func (s *sqlStore) DisableFailingWebhookEndpoint(ctx context.Context, id string, failingSince time.Time, reason string) (WebhookEndpoint, bool, error) {
+func (s *sqlStore) DisableFailingWebhookEndpoint(ctx context.Context, deliveryID int64, reason string) (WebhookEndpoint, bool, error) {
 	var (
 		e        WebhookEndpoint
 		disabled bool
 	)
 	now := s.clock()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var endpointID, accountID string
+		if err := s.queryRow(ctx, tx, `SELECT d.endpoint_id, e.account_id FROM webhook_deliveries d
+			JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = ?`, deliveryID).Scan(&endpointID, &accountID); err != nil {
+			return fmt.Errorf("delivery %d: %w", deliveryID, notFound(err))
+		}
 		n, err := s.exec(ctx, tx, `UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = ?, disabled_at = ?, updated_at = ?
-			WHERE id = ? AND enabled = TRUE AND failing_since IS NOT NULL AND failing_since <= ?`,
-			reason, s.t(now), s.t(now), id, s.t(failingSince))
+			WHERE id = ? AND enabled = TRUE AND failing_since IS NOT NULL
+				AND failing_since <= (SELECT MIN(at) FROM webhook_attempts WHERE delivery_id = ?)`,
+			reason, s.t(now), s.t(now), endpointID, deliveryID)
 		if err != nil {
 			return err
 		}
 		disabled = n == 1
-		var accountID string
-		if err := s.queryRow(ctx, tx, `SELECT account_id FROM webhook_endpoints WHERE id = ?`, id).Scan(&accountID); err != nil {
-			return notFound(err)
-		}
-		e, err = s.getEndpoint(ctx, tx, accountID, id)
+		e, err = s.getEndpoint(ctx, tx, accountID, endpointID)
 		return err
 	})
 	if err != nil {
