@@ -127,8 +127,8 @@ func proxyFor(u *url.URL, explicit string) (*url.URL, error) {
 	return p, nil
 }
 
-// hostPort returns the relay's host:port, with the scheme's default port.
-func (d *Dialer) hostPort() string {
+// RelayAddr returns the relay's host:port, with the scheme's default port.
+func (d *Dialer) RelayAddr() string {
 	if d.URL.Port() != "" {
 		return d.URL.Host
 	}
@@ -141,7 +141,7 @@ func (d *Dialer) hostPort() string {
 // DialContext opens a TCP connection to the relay, through the proxy if there is one.
 // The network and address arguments are ignored: the dialer only ever reaches the relay.
 func (d *Dialer) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
-	target := d.hostPort()
+	target := d.RelayAddr()
 	if d.Proxy == nil {
 		c, err := d.Net.DialContext(ctx, "tcp", target)
 		if err != nil {
@@ -150,6 +150,52 @@ func (d *Dialer) DialContext(ctx context.Context, _, _ string) (net.Conn, error)
 		return c, nil
 	}
 	return d.connectVia(ctx, target)
+}
+
+// Handshake runs the TLS handshake with the relay over conn (from DialContext). A
+// certificate that does not verify comes back as a *TLSError that says what to do. conn
+// is closed when the handshake fails.
+func (d *Dialer) Handshake(ctx context.Context, conn net.Conn) (*tls.Conn, error) {
+	tc := tls.Client(conn, d.TLS)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, explainTLS(d.URL.Hostname(), err)
+	}
+	return tc, nil
+}
+
+// HTTPURL returns the URL of path on the relay's public HTTP listener: https:// for a
+// wss:// relay, http:// for ws://, under the same path prefix as the tunnel.
+func (d *Dialer) HTTPURL(path string) string {
+	u := *d.URL
+	u.Scheme = map[string]string{"wss": "https", "ws": "http"}[u.Scheme]
+	u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), TunnelPath) + path
+	u.RawPath, u.RawQuery, u.Fragment = "", "", ""
+	return u.String()
+}
+
+// HTTPClient returns a client for the relay's public HTTP endpoints (enrollment) that
+// reaches the relay exactly as the tunnel does: through the same proxy, trusting the same
+// CAs, with the same explanations when that fails. It only ever connects to the relay,
+// whatever the request's URL says, so it must not be given other URLs.
+func (d *Dialer) HTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			DialContext: d.DialContext,
+			DialTLSContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+				conn, err := d.DialContext(ctx, network, address)
+				if err != nil {
+					return nil, err
+				}
+				return d.Handshake(ctx, conn)
+			},
+			// The relay is reached once per command; nothing to keep idle.
+			DisableKeepAlives: true,
+		},
+		// A redirect could point anywhere, but the dialer only reaches the relay.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // ProxyError is a refusal from the HTTP proxy.
@@ -186,15 +232,24 @@ func explainNetErr(err error) string {
 	return err.Error()
 }
 
+// ProxyAddr returns the proxy's host:port (port 8080 if the proxy URL names none), or ""
+// for a direct connection.
+func (d *Dialer) ProxyAddr() string {
+	if d.Proxy == nil {
+		return ""
+	}
+	if d.Proxy.Port() == "" {
+		return net.JoinHostPort(d.Proxy.Hostname(), "8080")
+	}
+	return d.Proxy.Host
+}
+
 // connectVia opens a tunnel to target through the HTTP proxy with CONNECT. It is done by
 // hand rather than through http.Transport.Proxy so that a plain ws:// relay also goes
 // through CONNECT (proxies mangle forwarded upgrade requests) and so that a refusal can
 // be explained.
 func (d *Dialer) connectVia(ctx context.Context, target string) (net.Conn, error) {
-	proxyAddr := d.Proxy.Host
-	if d.Proxy.Port() == "" {
-		proxyAddr = net.JoinHostPort(d.Proxy.Hostname(), "8080")
-	}
+	proxyAddr := d.ProxyAddr()
 	c, err := d.Net.DialContext(ctx, "tcp", proxyAddr)
 	if err != nil {
 		return nil, &DialError{Step: "connect to proxy " + proxyAddr, Err: err}
