@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -35,6 +36,8 @@ type relayOpts struct {
 	cfg   func(*Config)
 	store store.Store
 	now   func() time.Time
+	// quiet discards the relay's log (fuzz targets may not log through the F).
+	quiet bool
 }
 
 func startRelay(t testing.TB, o relayOpts) *testRelay {
@@ -47,6 +50,9 @@ func startRelay(t testing.TB, o relayOpts) *testRelay {
 		o.cfg(&cfg)
 	}
 	log := logtest.New(t).With("side", "relay")
+	if o.quiet {
+		log = slog.New(slog.DiscardHandler)
+	}
 	st := o.store
 	if st == nil {
 		var err error
