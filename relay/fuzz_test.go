@@ -9,7 +9,7 @@ import (
 
 // fuzzRelay is a relay whose handler is called in-process.
 func fuzzRelay(f *testing.F) (http.Handler, string, string) {
-	tr := startRelay(f, relayOpts{quiet: true, cfg: func(c *Config) { c.API.RateLimit, c.API.RateBurst = 1e9, 1 << 30 }})
+	tr := startRelay(f, relayOpts{quiet: true, cfg: func(c *Config) { c.API.RateLimit, c.API.RateBurst = 1e9, 1<<30 }})
 	id, _ := tr.connection("maximo")
 	return tr.srv.Handler(), tr.key, id
 }
