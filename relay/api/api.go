@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -58,6 +59,9 @@ type Config struct {
 	// Extra registers more routes behind the same authentication and middleware
 	// (webhooks, operations).
 	Extra []func(*http.ServeMux)
+	// Observe, if set, is told about every request once it is answered: the ServeMux
+	// pattern of its route ("" when none matched), its status, and how long it took.
+	Observe func(route string, status int, d time.Duration)
 }
 
 // API serves the public REST API.
@@ -70,6 +74,8 @@ type API struct {
 	limiter  *limiter
 	breakers *breakers
 	handler  http.Handler
+	keys     *ttlCache[Principal]        // by SHA-256 of the plain key
+	conns    *ttlCache[store.Connection] // by account id and connection id
 }
 
 // New returns the API.
@@ -102,6 +108,8 @@ func New(cfg Config) (*API, error) {
 		cursors:  cursorCodec{key: cfg.CursorKey},
 		limiter:  newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now),
 		breakers: newBreakers(cfg.Now),
+		keys:     newTTLCache[Principal](cfg.Now),
+		conns:    newTTLCache[store.Connection](cfg.Now),
 	}
 	a.handler = a.routes()
 	return a, nil
@@ -111,7 +119,14 @@ func New(cfg Config) (*API, error) {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
 
 // EnrollHandler serves wire.EnrollPath: it needs no API key, only the token.
-func (a *API) EnrollHandler() http.Handler { return a.base(http.HandlerFunc(a.enroll)) }
+func (a *API) EnrollHandler() http.Handler {
+	return a.base(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sw, ok := w.(*statusWriter); ok {
+			sw.route = wire.EnrollPath
+		}
+		a.enroll(w, r)
+	}))
+}
 
 // routes builds the authenticated API.
 func (a *API) routes() http.Handler {
@@ -158,7 +173,21 @@ func (a *API) routes() http.Handler {
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, a.log, Errorf(CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
-	return a.base(a.authenticate(a.rateLimit(methodErrors(mux))))
+	return a.base(routeOf(mux, a.authenticate(a.rateLimit(methodErrors(mux)))))
+}
+
+// routeOf notes the pattern of the route a request matches for base, before anything
+// can refuse the request, so that refusals count under their route too. The mux sets
+// r.Pattern only on the request it serves, a copy that base never sees.
+func routeOf(mux *http.ServeMux, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sw, ok := w.(*statusWriter); ok {
+			if _, p := mux.Handler(r); p != "/v1/" { // the fallback: no route of its own
+				sw.route = p
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // base gives every request an id, recovers panics, and logs one line per request.
@@ -179,9 +208,13 @@ func (a *API) base(next http.Handler) http.Handler {
 					WriteError(sw, r, nil, Errorf(CodeInternal, "internal error; quote the request id when asking for help"))
 				}
 			}
+			d := time.Since(start)
 			a.log.Info("api request", "request_id", id, "method", r.Method, "path", r.URL.Path,
-				"status", sw.status, "duration_ms", float64(time.Since(start).Microseconds())/1000,
+				"status", sw.status, "duration_ms", float64(d.Microseconds())/1000,
 				"account_id", sw.accountID)
+			if a.cfg.Observe != nil {
+				a.cfg.Observe(sw.route, sw.status, d)
+			}
 		}()
 		next.ServeHTTP(sw, r)
 	})
@@ -193,6 +226,7 @@ type statusWriter struct {
 	status    int
 	wrote     bool
 	accountID string
+	route     string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -249,7 +283,17 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			WriteError(w, r, a.log, Errorf(CodeAuthenticationFailed, "missing API key: send Authorization: Bearer <api key>"))
 			return
 		}
-		k, acct, err := a.store.AuthenticateAPIKey(r.Context(), strings.TrimSpace(key))
+		key = strings.TrimSpace(key)
+		sum := sha256.Sum256([]byte(key))
+		p, ok := a.keys.get(string(sum[:]))
+		if ok {
+			if sw, ok := w.(*statusWriter); ok {
+				sw.accountID = p.Account.ID
+			}
+			next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+			return
+		}
+		k, acct, err := a.store.AuthenticateAPIKey(r.Context(), key)
 		if errors.Is(err, store.ErrUnauthorized) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="plantbridge", error="invalid_token"`)
 			WriteError(w, r, a.log, Errorf(CodeAuthenticationFailed, "the API key is unknown or revoked"))
@@ -262,7 +306,9 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		if sw, ok := w.(*statusWriter); ok {
 			sw.accountID = acct.ID
 		}
-		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), Principal{Account: acct, Key: k})))
+		p = Principal{Account: acct, Key: k}
+		a.keys.put(string(sum[:]), p)
+		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 	})
 }
 
@@ -281,12 +327,22 @@ func principal(r *http.Request) Principal {
 // connection loads the caller's connection named in the path; another account's
 // connection is NOT_FOUND like a missing one.
 func (a *API) connection(r *http.Request) (store.Connection, error) {
-	c, err := a.store.GetConnection(r.Context(), principal(r).Account.ID, r.PathValue("id"))
+	acct, id := principal(r).Account.ID, r.PathValue("id")
+	if c, ok := a.conns.get(acct + "/" + id); ok {
+		return c, nil
+	}
+	c, err := a.store.GetConnection(r.Context(), acct, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return c, Errorf(CodeNotFound, "no connection %q", r.PathValue("id"))
+		return c, Errorf(CodeNotFound, "no connection %q", id)
+	}
+	if err == nil {
+		a.conns.put(acct+"/"+id, c)
 	}
 	return c, err
 }
+
+// forgetConnection drops a changed connection from the cache.
+func (a *API) forgetConnection(c store.Connection) { a.conns.drop(c.AccountID + "/" + c.ID) }
 
 // wireError turns an agent's error answer into an API error with the same code.
 func wireError(e *wire.Error) *Error {

@@ -223,6 +223,7 @@ func (a *API) updateConnection(w http.ResponseWriter, r *http.Request) error {
 		}
 		u.Settings, _ = json.Marshal(merged)
 	}
+	a.forgetConnection(c)
 	c, err = a.store.UpdateConnection(r.Context(), c.AccountID, c.ID, u)
 	if err != nil {
 		return err
@@ -236,6 +237,7 @@ func (a *API) deleteConnection(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.forgetConnection(c)
 	if err := a.store.DeleteConnection(r.Context(), c.AccountID, c.ID); err != nil {
 		return err
 	}
@@ -277,6 +279,7 @@ func (a *API) enroll(w http.ResponseWriter, r *http.Request) {
 		"connection_id", cred.ConnectionID, "hostname", req.Hostname, "version", req.Version)
 	// A new credential replaces the old one: a tunnel still open with it must go.
 	a.agents.Disconnect(cred.AgentID)
+	a.conns.drop(cred.AccountID + "/" + cred.ConnectionID)
 	WriteJSON(w, http.StatusOK, wire.EnrollResponse{AgentID: cred.AgentID, ConnectionID: cred.ConnectionID, Secret: cred.Secret})
 }
 

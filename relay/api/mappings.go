@@ -118,6 +118,7 @@ func (a *API) pushMappings(r *http.Request, c store.Connection, doc *profiles.Ov
 	json.Unmarshal(c.Settings, &settings)
 	settings["field_mappings"], _ = json.Marshal(&accepted)
 	raw, _ := json.Marshal(settings)
+	a.forgetConnection(c)
 	if _, err := a.store.UpdateConnection(r.Context(), c.AccountID, c.ID, store.ConnectionUpdate{Settings: raw}); err != nil {
 		return nil, err
 	}
