@@ -93,13 +93,21 @@ var (
 	ErrStatementTimeout = errors.New("statement ran past its time limit")
 )
 
+// StatementError is a passthrough statement refused before it reached the database.
+// Its text is the connector's own, safe to show to the statement's author.
+type StatementError struct{ Err error }
+
+func (e *StatementError) Error() string { return e.Err.Error() }
+
+func (e *StatementError) Unwrap() error { return e.Err }
+
 // Passthrough runs req.SQL read-only; see the comment above PassthroughRequest
 // for what each database enforces.
 func (c *SQLConnector) Passthrough(ctx context.Context, req PassthroughRequest) (*PassthroughResult, error) {
 	const op = "passthrough"
 	q, err := checkPassthrough(c.d, req.SQL)
 	if err != nil {
-		return nil, &Error{Class: BadRequest, Op: op, Err: err}
+		return nil, &Error{Class: BadRequest, Op: op, Err: &StatementError{Err: err}}
 	}
 	req.SQL = q
 	if req.MaxRows <= 0 {
@@ -128,6 +136,8 @@ func (c *SQLConnector) Passthrough(ctx context.Context, req PassthroughRequest) 
 		return nil, &Error{Class: BadRequest, Op: op, Err: fmt.Errorf("%w (%w)", ErrNotReadOnly, err)}
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || statementCanceled(err):
 		return nil, &Error{Class: Busy, Op: op, Err: fmt.Errorf("%w of %s (%w)", ErrStatementTimeout, req.Timeout, err)}
+	case sqliteStatementError(err):
+		return nil, &Error{Class: BadRequest, Op: op, Err: err}
 	}
 	return nil, wrap(op, "", err)
 }
@@ -324,6 +334,14 @@ func writeRefused(err error) bool {
 	}
 	m := oraCode.FindStringSubmatch(err.Error())
 	return m != nil && m[1] == "01456" // may not perform insert/delete/update inside a READ ONLY transaction
+}
+
+// sqliteStatementError tells whether err is SQLite's generic SQL error (a syntax
+// error, an unknown table or column), which for a statement a person wrote is the
+// statement's fault; elsewhere it would be the mapping's or the database's.
+func sqliteStatementError(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrError
 }
 
 // statementCanceled tells whether the server stopped the statement at its
