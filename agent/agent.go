@@ -32,7 +32,7 @@ type Agent struct {
 func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, started: time.Now(), connected: make(chan struct{}, 1)}
 	if cfg.Connection != nil {
-		a.source = &source{cfg: cfg.Connection, agentID: cfg.Agent.ID}
+		a.source = &source{cfg: cfg.Connection, agentID: cfg.Agent.ID, stateDir: cfg.StateDir, log: log}
 	}
 	host, _ := os.Hostname()
 	c, err := tunnel.NewClient(tunnel.ClientConfig{
@@ -65,7 +65,8 @@ func (a *Agent) handler() http.Handler {
 		json.NewEncoder(w).Encode(a.info())
 	})
 	mux.HandleFunc("GET /v1/agent/models/{model}/sample", a.serveSample)
-	return mux
+	a.commandRoutes(mux)
+	return a.withRequestIDs(mux)
 }
 
 // Info is what the agent says about itself.
