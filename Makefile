@@ -46,6 +46,7 @@ bench:
 	$(GO) test -run '^$$' -bench ReadMaximoWorkOrders -benchtime 1x -count 1 -timeout 30m ./connectors/
 	GOGC=400 GOMEMLIMIT=64MiB $(GO) test -run '^$$' -bench ReadMaximoWorkOrders -benchtime 1x -count 1 -timeout 30m ./connectors/
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 -timeout 30m ./relay/store/
+	$(GO) test -run '^$$' -bench Delivery -benchtime 1x -count 1 -timeout 30m ./relay/webhooks/
 	$(GO) test -run '^$$' -bench ListAPI -benchtime 1x -count 1 -timeout 30m ./relay/
 
 clean:

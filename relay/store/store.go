@@ -240,6 +240,12 @@ type Store interface {
 	// no next retry. It updates the endpoint's Health in the same
 	// transaction.
 	RecordAttempt(ctx context.Context, deliveryID int64, a Attempt) (Attempt, error)
+	// RecordAttempts records several attempts in one transaction, each as
+	// RecordAttempt does: one commit for a sender that finishes many
+	// deliveries at once. An attempt on a missing or finished delivery gets
+	// its error (ErrNotFound, ErrConflict) in errs without undoing the
+	// others; any other error undoes all and is returned as err.
+	RecordAttempts(ctx context.Context, recs []AttemptRecord) (list []Attempt, errs []error, err error)
 	// DisableFailingWebhookEndpoint disables the endpoint of a delivery if
 	// it is enabled and every attempt to it has failed since the delivery's
 	// first attempt, recording reason: called when a delivery runs out of

@@ -46,6 +46,7 @@ func runSuite(t *testing.T, b backend) {
 		{"WebhookSecretRotation", testWebhookSecretRotation},
 		{"WebhookClaimPerEndpoint", testWebhookClaimPerEndpoint},
 		{"WebhookHealth", testWebhookHealth},
+		{"WebhookRecordAttempts", testWebhookRecordAttempts},
 		{"Prune", testPrune},
 	}
 	for _, tc := range tests {
@@ -1698,5 +1699,48 @@ func testWebhookHealth(t *testing.T, b backend) {
 	e = must[WebhookEndpoint](t)(s.UpdateWebhookEndpoint(ctx, f.acct.ID, ep.ID, WebhookEndpointUpdate{Enabled: &off, DisabledReason: "paused"}))
 	if e.Enabled || e.Health.DisabledReason != "paused" || e.Health.DisabledAt == nil {
 		t.Errorf("disabled by request: %+v", e.Health)
+	}
+}
+
+func testWebhookRecordAttempts(t *testing.T, b backend) {
+	ctx := context.Background()
+	s, clk := newStore(t, b)
+	f := newFixture(t, s, "acme")
+	ep := must[WebhookEndpoint](t)(s.CreateWebhookEndpoint(ctx, f.acct.ID, NewWebhookEndpoint{URL: "https://x.example/h"}))
+	for range 3 {
+		if _, _, err := s.EnqueueDeliveries(ctx, NewWebhookEvent{AccountID: f.acct.ID, Type: "sync.completed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := must[[]Delivery](t)(s.ClaimDueDeliveries(ctx, clk.Now(), 10, time.Minute))
+	if len(d) != 3 {
+		t.Fatalf("claimed %d", len(d))
+	}
+	must[Attempt](t)(s.RecordAttempt(ctx, d[2].ID, Attempt{StatusCode: 200}))
+	retry := clk.Now().Add(time.Minute)
+	list, errs, err := s.RecordAttempts(ctx, []AttemptRecord{
+		{DeliveryID: d[0].ID, Attempt: Attempt{StatusCode: 200, Duration: time.Millisecond}},
+		{DeliveryID: d[2].ID, Attempt: Attempt{StatusCode: 200}}, // already succeeded
+		{DeliveryID: 987654, Attempt: Attempt{StatusCode: 200}},
+		{DeliveryID: d[1].ID, Attempt: Attempt{StatusCode: 500, Error: "HTTP 500", NextRetry: &retry}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, errs[1], ErrConflict, "finished delivery in a batch")
+	wantErr(t, errs[2], ErrNotFound, "missing delivery in a batch")
+	if errs[0] != nil || errs[3] != nil || list[0].Number != 1 || list[0].DeliveryID != d[0].ID || list[3].Number != 1 ||
+		list[3].NextRetry == nil || list[0].ID == 0 || list[3].ID == 0 {
+		t.Errorf("batch: %+v %v", list, errs)
+	}
+	if log := must[[]Attempt](t)(func() ([]Attempt, error) {
+		l, _, err := s.ListAttempts(ctx, f.acct.ID, ep.ID, Page{})
+		return l, err
+	}()); len(log) != 3 {
+		t.Errorf("%d attempts logged, want 3", len(log))
+	}
+	h := must[WebhookEndpoint](t)(s.GetWebhookEndpoint(ctx, f.acct.ID, ep.ID)).Health
+	if h.ConsecutiveFailures != 1 || h.LastSuccessAt == nil {
+		t.Errorf("health %+v", h)
 	}
 }

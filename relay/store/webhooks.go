@@ -638,45 +638,7 @@ func (s *sqlStore) ClaimDeliveries(ctx context.Context, c DeliveryClaim) ([]Deli
 	if c.PerEndpoint < 0 {
 		return nil, fmt.Errorf("claim due deliveries: %w: %d per endpoint", ErrInvalid, c.PerEndpoint)
 	}
-	now := c.Now.UTC().Truncate(time.Microsecond)
-	due := `d.status = 'pending' AND d.next_attempt_at <= ? AND (d.locked_until IS NULL OR d.locked_until <= ?)
-		AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.enabled = TRUE)`
-	dueArgs := []any{s.t(now), s.t(now)}
-	if len(c.SkipEndpoints) > 0 {
-		due += ` AND d.endpoint_id NOT IN (` + placeholders(len(c.SkipEndpoints)) + `)`
-		for _, id := range c.SkipEndpoints {
-			dueArgs = append(dueArgs, id)
-		}
-	}
-	var (
-		query string
-		args  []any
-	)
-	if c.PerEndpoint == 0 {
-		query = `WITH due AS MATERIALIZED (
-				SELECT d.id FROM webhook_deliveries d WHERE ` + due + `
-				ORDER BY d.next_attempt_at, d.id LIMIT ?` + s.d.skipLocked + `)`
-		args = append(append(args, dueArgs...), limit)
-	} else {
-		query = `WITH cand AS MATERIALIZED (
-				SELECT d.id, d.endpoint_id, d.next_attempt_at FROM webhook_deliveries d WHERE ` + due + `
-				ORDER BY d.next_attempt_at, d.id LIMIT ?),
-			ranked AS (
-				SELECT id, ROW_NUMBER() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rn FROM cand),
-			due AS MATERIALIZED (
-				SELECT d.id FROM webhook_deliveries d
-				WHERE d.id IN (SELECT id FROM ranked WHERE rn <= ?) AND ` + due + `
-				ORDER BY d.next_attempt_at, d.id LIMIT ?` + s.d.skipLocked + `)`
-		args = append(args, dueArgs...)
-		args = append(args, min(limit*c.PerEndpoint, maxClaimWindow), c.PerEndpoint)
-		args = append(args, dueArgs...)
-		args = append(args, limit)
-	}
-	query += `
-		UPDATE webhook_deliveries SET locked_until = ?, updated_at = ?
-		WHERE id IN (SELECT id FROM due)
-		RETURNING id`
-	args = append(args, s.t(now.Add(c.LeaseFor)), s.t(now))
+	query, args := s.claimQuery(c, limit)
 	var list []Delivery
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		rows, err := s.query(ctx, tx, query, args...)
@@ -755,74 +717,303 @@ func (s *sqlStore) ClaimDeliveries(ctx context.Context, c DeliveryClaim) ([]Deli
 	return list, nil
 }
 
+// claimQuery returns the statement that leases the deliveries of a claim.
+func (s *sqlStore) claimQuery(c DeliveryClaim, limit int) (string, []any) {
+	now := c.Now.UTC().Truncate(time.Microsecond)
+	due := `d.status = 'pending' AND d.next_attempt_at <= ? AND (d.locked_until IS NULL OR d.locked_until <= ?)
+		AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.enabled = TRUE)`
+	dueArgs := []any{s.t(now), s.t(now)}
+	if len(c.SkipEndpoints) > 0 {
+		due += ` AND d.endpoint_id NOT IN (` + placeholders(len(c.SkipEndpoints)) + `)`
+		for _, id := range c.SkipEndpoints {
+			dueArgs = append(dueArgs, id)
+		}
+	}
+	var (
+		query string
+		args  []any
+	)
+	if c.PerEndpoint == 0 {
+		query = `WITH due AS MATERIALIZED (
+				SELECT d.id FROM webhook_deliveries d WHERE ` + due + `
+				ORDER BY d.next_attempt_at, d.id LIMIT ?` + s.d.skipLocked + `)`
+		args = append(append(args, dueArgs...), limit)
+	} else {
+		query = `WITH cand AS MATERIALIZED (
+				SELECT d.id, d.endpoint_id, d.next_attempt_at FROM webhook_deliveries d WHERE ` + due + `
+				ORDER BY d.next_attempt_at, d.id LIMIT ?),
+			ranked AS (
+				SELECT id, next_attempt_at,
+					ROW_NUMBER() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rn
+				FROM cand),
+			top AS MATERIALIZED (
+				SELECT id FROM ranked WHERE rn <= ? ORDER BY next_attempt_at, id LIMIT ?),
+			due AS MATERIALIZED (
+				SELECT d.id FROM webhook_deliveries d
+				WHERE d.id IN (SELECT id FROM top) AND ` + due + s.d.skipLocked + `)`
+		// The locking query repeats the conditions, which PostgreSQL
+		// checks again on the latest version of a row it had to wait for;
+		// it looks the few chosen rows up by key instead of walking the
+		// queue again.
+		args = append(args, dueArgs...)
+		args = append(args, min(limit*c.PerEndpoint, maxClaimWindow), c.PerEndpoint, limit)
+		args = append(args, dueArgs...)
+	}
+	query += `
+		UPDATE webhook_deliveries SET locked_until = ?, updated_at = ?
+		WHERE id IN (SELECT id FROM due)
+		RETURNING id`
+	args = append(args, s.t(now.Add(c.LeaseFor)), s.t(now))
+	return query, args
+}
+
+// AttemptRecord is an attempt to record for a delivery.
+type AttemptRecord struct {
+	DeliveryID int64
+	Attempt    Attempt
+}
+
 // RecordAttempt implements Store.
 func (s *sqlStore) RecordAttempt(ctx context.Context, deliveryID int64, a Attempt) (Attempt, error) {
-	if a.At.IsZero() {
-		a.At = s.clock()
+	out, errs, err := s.RecordAttempts(ctx, []AttemptRecord{{DeliveryID: deliveryID, Attempt: a}})
+	if err != nil {
+		return Attempt{}, err
 	}
-	a.At = a.At.UTC().Truncate(time.Microsecond)
-	a.Duration = a.Duration.Truncate(time.Microsecond)
-	if a.NextRetry != nil {
-		t := a.NextRetry.UTC().Truncate(time.Microsecond)
-		a.NextRetry = &t
+	if errs[0] != nil {
+		return Attempt{}, errs[0]
 	}
-	ok := a.StatusCode >= 200 && a.StatusCode < 300 && a.Error == ""
-	if ok {
-		a.NextRetry = nil
+	return out[0], nil
+}
+
+// recordChunk bounds a multi-row insert of attempts (9 columns).
+const recordChunk = 250
+
+// RecordAttempts implements Store.
+//
+// The statements are per batch where they can be: one read of the
+// deliveries and one of their events, one update of each delivery, one
+// insert of the attempts and one update of each endpoint's health. On
+// SQLite, whose single writer bounds delivery throughput, that is several
+// times fewer statements than recording each attempt alone.
+func (s *sqlStore) RecordAttempts(ctx context.Context, recs []AttemptRecord) ([]Attempt, []error, error) {
+	if len(recs) == 0 {
+		return nil, nil, nil
 	}
-	status := DeliveryFailed
-	switch {
-	case ok:
-		status = DeliverySucceeded
-	case a.NextRetry != nil:
-		status = DeliveryPending
+	prepared := make([]Attempt, len(recs))
+	for i, r := range recs {
+		a := r.Attempt
+		if a.At.IsZero() {
+			a.At = s.clock()
+		}
+		a.At = a.At.UTC().Truncate(time.Microsecond)
+		a.Duration = a.Duration.Truncate(time.Microsecond)
+		if a.NextRetry != nil {
+			t := a.NextRetry.UTC().Truncate(time.Microsecond)
+			a.NextRetry = &t
+		}
+		if attemptOK(a) {
+			a.NextRetry = nil
+		}
+		a.DeliveryID = r.DeliveryID
+		prepared[i] = a
 	}
+	var (
+		out  []Attempt
+		errs []error
+	)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var cur string
-		err := s.queryRow(ctx, tx, `SELECT endpoint_id, event_id, attempts, status
-			FROM webhook_deliveries WHERE id = ?`+s.d.forUpdate, deliveryID).
-			Scan(&a.EndpointID, &a.EventID, &a.Number, &cur)
+		out, errs = slices.Clone(prepared), make([]error, len(recs))
+		type current struct {
+			endpoint, event, status string
+			attempts                int
+		}
+		cur := make(map[int64]current, len(recs))
+		ids := make([]any, len(recs))
+		for i, r := range recs {
+			ids[i] = r.DeliveryID
+		}
+		rows, err := s.query(ctx, tx, `SELECT id, endpoint_id, event_id, attempts, status FROM webhook_deliveries
+			WHERE id IN (`+placeholders(len(ids))+`)`+s.d.forUpdate, ids...)
 		if err != nil {
-			return fmt.Errorf("delivery %d: %w", deliveryID, notFound(err))
-		}
-		if err := s.queryRow(ctx, tx, `SELECT type FROM webhook_events WHERE id = ?`, a.EventID).Scan(&a.EventType); err != nil {
-			return fmt.Errorf("event %s: %w", a.EventID, notFound(err))
-		}
-		if cur != string(DeliveryPending) {
-			return fmt.Errorf("%w: delivery %d is already %s", ErrConflict, deliveryID, cur)
-		}
-		a.Number++
-		a.DeliveryID = deliveryID
-		var code any
-		if a.StatusCode != 0 {
-			code = a.StatusCode
-		}
-		if _, err := s.exec(ctx, tx, `UPDATE webhook_deliveries SET attempts = ?, status = ?,
-				next_attempt_at = COALESCE(?, next_attempt_at), locked_until = NULL,
-				last_attempt_at = ?, last_status_code = ?, last_error = ?, updated_at = ?
-			WHERE id = ?`, a.Number, string(status), s.nt(a.NextRetry), s.t(a.At), code, a.Error, s.t(s.clock()), deliveryID); err != nil {
 			return err
 		}
-		health := `UPDATE webhook_endpoints SET last_failure_at = ?, failing_since = COALESCE(failing_since, ?),
-			consecutive_failures = consecutive_failures + 1 WHERE id = ?`
-		args := []any{s.t(a.At), s.t(a.At), a.EndpointID}
-		if ok {
-			health = `UPDATE webhook_endpoints SET last_success_at = ?, failing_since = NULL, consecutive_failures = 0 WHERE id = ?`
-			args = []any{s.t(a.At), a.EndpointID}
+		events := map[string]string{}
+		for rows.Next() {
+			var (
+				id int64
+				c  current
+			)
+			if err := rows.Scan(&id, &c.endpoint, &c.event, &c.attempts, &c.status); err != nil {
+				rows.Close()
+				return err
+			}
+			cur[id] = c
+			events[c.event] = ""
 		}
-		if _, err := s.exec(ctx, tx, health, args...); err != nil {
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return err
 		}
-		return s.queryRow(ctx, tx, `INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, attempt, at, status_code,
-				duration_us, error, next_retry_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			deliveryID, a.EndpointID, a.EventID, a.Number, s.t(a.At), a.StatusCode, a.Duration.Microseconds(), a.Error,
-			s.nt(a.NextRetry)).Scan(&a.ID)
+		if len(events) > 0 {
+			evIDs := make([]any, 0, len(events))
+			for id := range events {
+				evIDs = append(evIDs, id)
+			}
+			rows, err := s.query(ctx, tx, `SELECT id, type FROM webhook_events WHERE id IN (`+placeholders(len(evIDs))+`)`, evIDs...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id, typ string
+				if err := rows.Scan(&id, &typ); err != nil {
+					rows.Close()
+					return err
+				}
+				events[id] = typ
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+
+		var (
+			todo   []int // indexes of the attempts to record, in order
+			health = map[string]*healthChange{}
+			order  []string // endpoints in first-seen order
+		)
+		for i := range out {
+			a := &out[i]
+			c, found := cur[a.DeliveryID]
+			switch {
+			case !found:
+				errs[i] = fmt.Errorf("record attempt: delivery %d: %w", a.DeliveryID, ErrNotFound)
+				continue
+			case c.status != string(DeliveryPending):
+				errs[i] = fmt.Errorf("record attempt: %w: delivery %d is already %s", ErrConflict, a.DeliveryID, c.status)
+				continue
+			}
+			c.attempts++
+			a.EndpointID, a.EventID, a.EventType, a.Number = c.endpoint, c.event, events[c.event], c.attempts
+			ok := attemptOK(*a)
+			status := DeliveryFailed
+			switch {
+			case ok:
+				status = DeliverySucceeded
+			case a.NextRetry != nil:
+				status = DeliveryPending
+			}
+			c.status = string(status)
+			cur[a.DeliveryID] = c
+			var code any
+			if a.StatusCode != 0 {
+				code = a.StatusCode
+			}
+			if _, err := s.exec(ctx, tx, `UPDATE webhook_deliveries SET attempts = ?, status = ?,
+					next_attempt_at = COALESCE(?, next_attempt_at), locked_until = NULL,
+					last_attempt_at = ?, last_status_code = ?, last_error = ?, updated_at = ?
+				WHERE id = ?`, a.Number, string(status), s.nt(a.NextRetry), s.t(a.At), code, a.Error, s.t(s.clock()),
+				a.DeliveryID); err != nil {
+				return err
+			}
+			h := health[a.EndpointID]
+			if h == nil {
+				h = &healthChange{}
+				health[a.EndpointID] = h
+				order = append(order, a.EndpointID)
+			}
+			h.add(*a, ok)
+			todo = append(todo, i)
+		}
+
+		for start := 0; start < len(todo); start += recordChunk {
+			chunk := todo[start:min(start+recordChunk, len(todo))]
+			args := make([]any, 0, 9*len(chunk))
+			byDelivery := make(map[int64]int, len(chunk))
+			for _, i := range chunk {
+				a := out[i]
+				args = append(args, a.DeliveryID, a.EndpointID, a.EventID, a.Number, s.t(a.At), a.StatusCode,
+					a.Duration.Microseconds(), a.Error, s.nt(a.NextRetry))
+				byDelivery[a.DeliveryID] = i
+			}
+			rows, err := s.query(ctx, tx, `INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, attempt, at,
+					status_code, duration_us, error, next_retry_at)
+				VALUES `+valuesRows(len(chunk), 9)+` RETURNING id, delivery_id`, args...)
+			if err != nil {
+				return err
+			}
+			// RETURNING rows come in no promised order; a batch has one
+			// attempt per delivery, so the delivery says whose id it is.
+			for rows.Next() {
+				var id, delivery int64
+				if err := rows.Scan(&id, &delivery); err != nil {
+					rows.Close()
+					return err
+				}
+				out[byDelivery[delivery]].ID = id
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+
+		for _, ep := range order {
+			h := health[ep]
+			var err error
+			if h.lastSuccess != nil {
+				_, err = s.exec(ctx, tx, `UPDATE webhook_endpoints SET last_success_at = ?,
+						last_failure_at = COALESCE(?, last_failure_at), failing_since = ?, consecutive_failures = ?
+					WHERE id = ?`, s.nt(h.lastSuccess), s.nt(h.lastFailure), s.nt(h.failingSince), h.failures, ep)
+			} else {
+				_, err = s.exec(ctx, tx, `UPDATE webhook_endpoints SET last_failure_at = ?,
+						failing_since = COALESCE(failing_since, ?), consecutive_failures = consecutive_failures + ?
+					WHERE id = ?`, s.nt(h.lastFailure), s.nt(h.failingSince), h.failures, ep)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return Attempt{}, fmt.Errorf("record attempt: %w", err)
+		return nil, nil, fmt.Errorf("record attempt: %w", err)
 	}
-	return a, nil
+	for i := range out {
+		if errs[i] != nil {
+			out[i] = Attempt{}
+		}
+	}
+	return out, errs, nil
+}
+
+func attemptOK(a Attempt) bool {
+	return a.StatusCode >= 200 && a.StatusCode < 300 && a.Error == ""
+}
+
+// healthChange folds a batch's attempts to one endpoint, in order, into
+// the change of its health.
+type healthChange struct {
+	// lastSuccess is the batch's last success; when nil the failures add
+	// to those stored.
+	lastSuccess, lastFailure *time.Time
+	// failingSince and failures are the failures after lastSuccess, or
+	// all of them.
+	failingSince *time.Time
+	failures     int
+}
+
+func (h *healthChange) add(a Attempt, ok bool) {
+	at := a.At
+	if ok {
+		h.lastSuccess, h.failingSince, h.failures = &at, nil, 0
+		return
+	}
+	h.lastFailure = &at
+	if h.failingSince == nil {
+		h.failingSince = &at
+	}
+	h.failures++
 }
 
 // DisableFailingWebhookEndpoint implements Store.

@@ -18,8 +18,8 @@ import (
 	"github.com/plantbridge/plantbridge/relay/store"
 )
 
-// recordTimeout bounds recording an attempt; it runs on a context of its
-// own so that an attempt made while the relay stops is still logged.
+// recordTimeout bounds recording attempts; it runs on a context of its own
+// so that an attempt made while the relay stops is still logged.
 const recordTimeout = 10 * time.Second
 
 // Run delivers due deliveries until ctx is done or Close is called, then
@@ -46,8 +46,13 @@ func (s *Service) Run(ctx context.Context) error {
 	// records what its receivers answered.
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
-	quit := make(chan struct{})
 	freed := make(chan struct{}, 1)
+	records := make(chan recordReq, s.opts.MaxConcurrent)
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		s.recorder(records)
+	}()
 	var wg sync.WaitGroup
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -58,6 +63,15 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-s.stop:
 		case <-s.wake:
 		case <-freed:
+			// Claims are write transactions: one per finished delivery
+			// would take the store's time from recording attempts. Slots
+			// are taken in batches, unless the queue is drained.
+			s.mu.Lock()
+			free, busy := s.opts.MaxConcurrent-s.inFlight, s.inFlight
+			s.mu.Unlock()
+			if free < s.opts.MaxConcurrent/4 && busy > 0 {
+				continue
+			}
 		case <-timer.C:
 			timer.Reset(s.opts.PollInterval)
 		}
@@ -67,7 +81,7 @@ func (s *Service) Run(ctx context.Context) error {
 		if time.Now().Before(retryAt) {
 			continue
 		}
-		if err := s.claim(ctx, sendCtx, quit, freed, &wg); err != nil {
+		if err := s.claim(ctx, sendCtx, records, freed, &wg); err != nil {
 			if ctx.Err() != nil {
 				break
 			}
@@ -75,8 +89,9 @@ func (s *Service) Run(ctx context.Context) error {
 			retryAt = time.Now().Add(s.opts.PollInterval)
 		}
 	}
-	close(quit)
 	s.drain(&wg, cancelSends)
+	close(records)
+	<-recorded
 	s.tr.CloseIdleConnections()
 	return nil
 }
@@ -130,7 +145,7 @@ func (s *Service) Close() error {
 
 // claim claims due deliveries while there are free slots and the store has
 // some, and starts them.
-func (s *Service) claim(ctx, sendCtx context.Context, quit <-chan struct{}, freed chan<- struct{}, wg *sync.WaitGroup) error {
+func (s *Service) claim(ctx, sendCtx context.Context, records chan<- recordReq, freed chan<- struct{}, wg *sync.WaitGroup) error {
 	k := s.opts.MaxPerEndpoint
 	for {
 		s.mu.Lock()
@@ -162,19 +177,19 @@ func (s *Service) claim(ctx, sendCtx context.Context, quit <-chan struct{}, free
 				s.waiting[d.EndpointID] = append(s.waiting[d.EndpointID], d)
 				continue
 			}
-			wg.Go(func() { s.work(sendCtx, quit, freed, d) })
+			wg.Go(func() { s.work(sendCtx, records, freed, d) })
 		}
 		s.mu.Unlock()
 	}
 }
 
 // work delivers d, then the deliveries of its endpoint that wait for a
-// slot. Once Run stops claiming (quit), waiting deliveries are still sent
-// within the drain time: they are few, and sending them spares their
-// receivers a wait for the lease to expire.
-func (s *Service) work(ctx context.Context, quit <-chan struct{}, freed chan<- struct{}, d store.Delivery) {
+// slot. Once Run stops claiming, waiting deliveries are still sent within
+// the drain time: they are few, and sending them spares their receivers a
+// wait for the lease to expire.
+func (s *Service) work(ctx context.Context, records chan<- recordReq, freed chan<- struct{}, d store.Delivery) {
 	for {
-		s.deliver(ctx, d)
+		s.deliver(ctx, records, d)
 		s.mu.Lock()
 		s.inFlight--
 		ep := d.EndpointID
@@ -205,7 +220,7 @@ func (s *Service) work(ctx context.Context, quit <-chan struct{}, freed chan<- s
 }
 
 // deliver makes one attempt and records it.
-func (s *Service) deliver(ctx context.Context, d store.Delivery) {
+func (s *Service) deliver(ctx context.Context, records chan<- recordReq, d store.Delivery) {
 	at := s.now()
 	start := time.Now()
 	res := s.send(ctx, d, at)
@@ -230,9 +245,10 @@ func (s *Service) deliver(ctx context.Context, d store.Delivery) {
 			a.NextRetry = &next
 		}
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
-	rec, err := s.st.RecordAttempt(rctx, d.ID, a)
+	recorded := make(chan recordRes, 1)
+	records <- recordReq{deliveryID: d.ID, attempt: a, res: recorded}
+	r := <-recorded
+	rec, err := r.attempt, r.err
 	switch {
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 		// The lease ran out and another replica finished the delivery, or
@@ -250,7 +266,59 @@ func (s *Service) deliver(ctx context.Context, d store.Delivery) {
 			"status", a.StatusCode, "err", a.Error, "next_retry", a.NextRetry)
 	}
 	if !success && a.NextRetry == nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
 		s.disableIfFailing(rctx, d, a)
+	}
+}
+
+// maxRecordBatch bounds the attempts recorded in one transaction.
+const maxRecordBatch = 256
+
+type recordReq struct {
+	deliveryID int64
+	attempt    store.Attempt
+	res        chan<- recordRes // buffered
+}
+
+type recordRes struct {
+	attempt store.Attempt
+	err     error
+}
+
+// recorder records attempts until reqs is closed. It takes every attempt
+// that is waiting into one transaction (group commit): on SQLite each
+// commit waits for the disk, and one per attempt would bound delivery at
+// a few hundred per second.
+func (s *Service) recorder(reqs <-chan recordReq) {
+	for first := range reqs {
+		batch := []recordReq{first}
+	more:
+		for len(batch) < maxRecordBatch {
+			select {
+			case r, ok := <-reqs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		recs := make([]store.AttemptRecord, len(batch))
+		for i, r := range batch {
+			recs[i] = store.AttemptRecord{DeliveryID: r.deliveryID, Attempt: r.attempt}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+		list, errs, err := s.st.RecordAttempts(ctx, recs)
+		cancel()
+		for i, r := range batch {
+			if err != nil {
+				r.res <- recordRes{err: err}
+				continue
+			}
+			r.res <- recordRes{attempt: list[i], err: errs[i]}
+		}
 	}
 }
 

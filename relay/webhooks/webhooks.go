@@ -53,7 +53,7 @@ type Options struct {
 	Timeout time.Duration
 	// Backoff is the retry schedule; DefaultBackoff when zero.
 	Backoff Backoff
-	// MaxConcurrent bounds the requests in flight at once. Default 64.
+	// MaxConcurrent bounds the requests in flight at once. Default 128.
 	MaxConcurrent int
 	// MaxPerEndpoint bounds the requests in flight to one endpoint, so that
 	// a slow receiver holds at most this many of the MaxConcurrent.
@@ -145,7 +145,7 @@ func New(st store.Store, opts Options) *Service {
 		opts.Backoff = DefaultBackoff
 	}
 	if opts.MaxConcurrent <= 0 {
-		opts.MaxConcurrent = 64
+		opts.MaxConcurrent = 128
 	}
 	if opts.MaxPerEndpoint <= 0 {
 		opts.MaxPerEndpoint = 4
@@ -199,7 +199,9 @@ func (s *Service) transport() *http.Transport {
 		ForceAttemptHTTP2:     true,
 		TLSHandshakeTimeout:   s.opts.Timeout,
 		ResponseHeaderTimeout: s.opts.Timeout,
-		MaxIdleConns:          s.opts.MaxConcurrent,
+		// Idle connections are kept per endpoint, not in a shared pool that
+		// many endpoints would churn.
+		MaxIdleConns:          0,
 		MaxIdleConnsPerHost:   s.opts.MaxPerEndpoint,
 		IdleConnTimeout:       90 * time.Second,
 		// Receivers answer small bodies; asking for gzip only costs them.
