@@ -214,7 +214,9 @@ func classifyPostgres(code string) Class {
 		return PermissionDenied
 	case code == "53300" || code == "57P03" || code == "55P03" || code == "40001" || code == "40P01" || code == "57014" || code == "53000":
 		return Busy
-	case strings.HasPrefix(code, "08"):
+	case strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02":
+		// 57P01/57P02: the server is shutting down or crashed, and says so on
+		// the connections it ends; the next attempt finds nobody listening.
 		return Unreachable
 	case strings.HasPrefix(code, "22") || strings.HasPrefix(code, "23") || code == "42P01" || code == "42703" || code == "42601":
 		return BadRequest

@@ -47,6 +47,7 @@ func TestClassify(t *testing.T) {
 		{&pgconn.PgError{Code: "55P03"}, Busy},
 		{&pgconn.PgError{Code: "40001"}, Busy},
 		{&pgconn.PgError{Code: "08006"}, Unreachable},
+		{&pgconn.PgError{Code: "57P01"}, Unreachable},
 		{sqlite3.Error{Code: sqlite3.ErrBusy}, Busy},
 		{sqlite3.Error{Code: sqlite3.ErrLocked}, Busy},
 		{sqlite3.Error{Code: sqlite3.ErrCantOpen}, Unreachable},
