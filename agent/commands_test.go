@@ -22,6 +22,7 @@ import (
 	"github.com/plantbridge/plantbridge/connectors/demodb"
 	"github.com/plantbridge/plantbridge/connectors/model"
 	"github.com/plantbridge/plantbridge/internal/logtest"
+	"github.com/plantbridge/plantbridge/internal/pgtest"
 	"github.com/plantbridge/plantbridge/tunnel"
 	"github.com/plantbridge/plantbridge/tunnel/wire"
 )
@@ -796,5 +797,75 @@ func TestCommandsThroughTunnel(t *testing.T) {
 	}
 	if rec := recordOf(t, res.Results[0]); rec["id"] != model.RecordID("plant-1", "work_orders", "HOUSTON/PB3001") {
 		t.Errorf("record id %v", rec["id"])
+	}
+}
+
+// TestPostgres runs writes and passthrough against a Maximo demo database on a
+// throwaway PostgreSQL, and stops the server between two batches: the write that
+// meets the dead server is CONNECTION_UNREACHABLE, the rest are not attempted.
+func TestPostgres(t *testing.T) {
+	srv := pgtest.Start(t)
+	dsn := srv.CreateDB(t, "")
+	ctx := context.Background()
+	db, err := demodb.Open(ctx, "postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = demodb.CreateAt(ctx, db, "maximo", 30, 1, time.Date(2025, 6, 18, 14, 30, 0, 0, time.UTC), slog.New(slog.DiscardHandler))
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdb, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pdb.Close()
+	for _, q := range []string{
+		`CREATE TABLE "SITE" ("SITEID" varchar(8) NOT NULL, "ORGID" varchar(8) NOT NULL)`,
+		`INSERT INTO "SITE" SELECT DISTINCT "SITEID", "ORGID" FROM "LOCATIONS"`,
+	} {
+		if _, err := pdb.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	ta := newTestAgent(t, dsn, "", func(c *Config) {
+		c.Connection.Driver = "postgres"
+		c.Passthrough.Enabled = true
+	})
+
+	code, body := ta.call("POST", wire.PathPassthrough, `{"sql": "SELECT \"WONUM\", \"REPORTDATE\" FROM \"WORKORDER\" WHERE \"SITEID\" = $1 ORDER BY \"WONUM\"", "params": ["HOUSTON"], "max_rows": 1}`)
+	if code != http.StatusOK || !strings.Contains(string(body), `"truncated":true`) || !strings.Contains(string(body), `Z"]]`) {
+		t.Errorf("passthrough read: %d %s", code, body)
+	}
+	code, body = ta.call("POST", wire.PathPassthrough, `{"sql": "WITH d AS (DELETE FROM \"WORKORDER\" RETURNING 1) SELECT count(*) FROM d"}`)
+	if e := wireError(t, body); code != http.StatusForbidden || e.Code != "PERMISSION_DENIED" {
+		t.Errorf("passthrough delete: %d %s", code, body)
+	}
+
+	code, res, raw := ta.writes(`{"model": "work_orders", "writes": [{"op": "create", "fields": {"number": "PB4001", "title": "t", "site_id": "HOUSTON"}}]}`)
+	if code != http.StatusOK {
+		t.Fatalf("%d %s", code, raw)
+	}
+	if rec := recordOf(t, res[0]); rec["remote_id"] != "HOUSTON/PB4001" {
+		t.Errorf("created: %v", rec)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	code, res, raw = ta.writes(`{"model": "work_orders", "writes": [
+		{"op": "update", "remote_id": "HOUSTON/PB4001", "fields": {"title": "u"}},
+		{"op": "status", "remote_id": "HOUSTON/PB4001", "fields": {"status": "closed"}}]}`)
+	if code != http.StatusOK || len(res) != 2 {
+		t.Fatalf("%d %s", code, raw)
+	}
+	if e := res[0].Error; e == nil || e.Code != "CONNECTION_UNREACHABLE" || strings.HasPrefix(e.Message, "not attempted") {
+		t.Errorf("first write against the stopped server: %+v", e)
+	}
+	if e := res[1].Error; e == nil || e.Code != "CONNECTION_UNREACHABLE" || !strings.HasPrefix(e.Message, "not attempted") {
+		t.Errorf("second write: %+v", e)
+	}
+	if strings.Contains(string(raw), "127.0.0.1") || strings.Contains(string(raw), "postgres") {
+		t.Errorf("the answer names the server: %s", raw)
 	}
 }
