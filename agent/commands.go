@@ -644,11 +644,9 @@ func (a *Agent) diagnostics(ctx context.Context) Diagnostics {
 			d.Mappings.Overrides = doc
 		}
 		d.Mappings.Rejected = a.source.mappingsProblem()
-		a.source.mu.Lock()
-		if c := a.source.conn; c != nil {
-			d.Models = c.Models()
+		if m := a.source.models(); m != nil {
+			d.Models = m
 		}
-		a.source.mu.Unlock()
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

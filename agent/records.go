@@ -152,6 +152,16 @@ func (s *source) overrides() *connectors.Overrides {
 	return s.persisted
 }
 
+// models lists the models of the open connector; nil before the database is opened.
+func (s *source) models() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return nil
+	}
+	return s.conn.Models()
+}
+
 // mappingsProblem says why the persisted overrides are not in force; nil when they are
 // (or there are none).
 func (s *source) mappingsProblem() *mappingsRejection {
