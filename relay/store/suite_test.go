@@ -1446,7 +1446,7 @@ func testWebhookClaimExactlyOnce(t *testing.T, b backend) {
 		}
 		wg.Go(func() {
 			for {
-				list, err := st.ClaimDueDeliveries(ctx, now, 7, time.Hour)
+				list, err := st.ClaimDeliveries(ctx, DeliveryClaim{Now: now, Limit: 7, LeaseFor: time.Hour, PerEndpoint: c % 3})
 				if err != nil {
 					t.Errorf("claimer %d: %v", c, err)
 					return

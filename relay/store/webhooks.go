@@ -880,7 +880,7 @@ func (s *sqlStore) RecordAttempts(ctx context.Context, recs []AttemptRecord) ([]
 		var (
 			todo   []int // indexes of the attempts to record, in order
 			health = map[string]*healthChange{}
-			order  []string // endpoints in first-seen order
+			order  []string // endpoints with attempts
 		)
 		for i := range out {
 			a := &out[i]
@@ -958,6 +958,10 @@ func (s *sqlStore) RecordAttempts(ctx context.Context, recs []AttemptRecord) ([]
 			}
 		}
 
+		// In one order everywhere: two replicas recording attempts to the
+		// same endpoints must not wait on each other's row locks in a
+		// cycle.
+		slices.Sort(order)
 		for _, ep := range order {
 			h := health[ep]
 			var err error

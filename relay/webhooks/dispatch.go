@@ -309,9 +309,27 @@ func (s *Service) recorder(reqs <-chan recordReq) {
 		for i, r := range batch {
 			recs[i] = store.AttemptRecord{DeliveryID: r.deliveryID, Attempt: r.attempt}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
-		list, errs, err := s.st.RecordAttempts(ctx, recs)
-		cancel()
+		var (
+			list []store.Attempt
+			errs []error
+			err  error
+		)
+		// A failed batch is tried again: an attempt left unrecorded keeps
+		// its lease until it expires and is then sent again. PostgreSQL
+		// may also abort a transaction that conflicts with another
+		// replica's.
+		for try := range 3 {
+			if try > 0 {
+				s.log.Info("webhooks: record attempts again", "attempts", len(recs), "err", err)
+				time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+			list, errs, err = s.st.RecordAttempts(ctx, recs)
+			cancel()
+			if err == nil {
+				break
+			}
+		}
 		for i, r := range batch {
 			if err != nil {
 				r.res <- recordRes{err: err}

@@ -201,9 +201,9 @@ func (s *Service) transport() *http.Transport {
 		ResponseHeaderTimeout: s.opts.Timeout,
 		// Idle connections are kept per endpoint, not in a shared pool that
 		// many endpoints would churn.
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   s.opts.MaxPerEndpoint,
-		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:        0,
+		MaxIdleConnsPerHost: s.opts.MaxPerEndpoint,
+		IdleConnTimeout:     90 * time.Second,
 		// Receivers answer small bodies; asking for gzip only costs them.
 		DisableCompression: true,
 	}
