@@ -45,22 +45,6 @@ func maximoDB(t *testing.T) string {
 	if err := demodb.CreateAt(ctx, db, "maximo", 30, 1, time.Date(2025, 6, 18, 14, 30, 0, 0, time.UTC), slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("demo database: %v", err)
 	}
-	// The demo database has no SITE table, from which the Maximo profile looks up the
-	// ORGID of a new work order; a real Maximo database has one.
-	sdb, err := sql.Open("sqlite3", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sdb.Close()
-	for _, q := range []string{
-		`CREATE TABLE SITE (SITEID varchar(8) NOT NULL, ORGID varchar(8) NOT NULL, DESCRIPTION varchar(100))`,
-		`CREATE UNIQUE INDEX SITE_NDX1 ON SITE (SITEID)`,
-		`INSERT INTO SITE (SITEID, ORGID) SELECT DISTINCT SITEID, ORGID FROM LOCATIONS`,
-	} {
-		if _, err := sdb.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
 	return path
 }
 

@@ -214,6 +214,17 @@ func maximoTables(g *gen) []*table {
 					return append(r, i+1, p.id, p.craft, pick(g.rowRand("craft", i), []string{"FIRSTCLASS", "SECONDCLASS", "APPRENTICE"}), 1, 38.5+float64(i%9)*2.25, org, nil)
 				})
 			}),
+		// SITE holds each site's organization: a new work order takes its ORGID from
+		// here, as Maximo does.
+		t("SITE", `SITEUID bigint!, SITEID varchar(8)!, ORGID varchar(8)!, DESCRIPTION varchar(100), ACTIVE flag!,
+			CHANGEDATE datetime!, CHANGEBY varchar(30)!`,
+			[]string{"SITEID"}, "SITEUID",
+			func(g *gen) iter.Seq[[]any] {
+				return seqRows(len(g.sites), func(i int, r []any) []any {
+					s := g.sites[i]
+					return append(r, i+1, s.id, org, s.name, 1, base, maximoAdmin, nil)
+				})
+			}),
 		t("LOCATIONS", `LOCATIONSID bigint!, LOCATION varchar(20)!, SITEID varchar(8)!, ORGID varchar(8)!, DESCRIPTION varchar(100),
 			TYPE varchar(16)!, STATUS varchar(20)!, DISABLED flag!, CHANGEDATE datetime!, CHANGEBY varchar(30)!`,
 			[]string{"SITEID", "LOCATION"}, "LOCATIONSID",
