@@ -28,6 +28,12 @@ func (a *API) callAgent(r *http.Request, c store.Connection, method, path string
 }
 
 func (a *API) callAgentCtx(ctx context.Context, c store.Connection, method, path string, body, out any) error {
+	return a.callAgentWithin(ctx, a.cfg.AgentTimeout, c, method, path, body, out)
+}
+
+// callAgentWithin is callAgentCtx with its own time limit, for calls that the caller
+// bounds itself (passthrough statements).
+func (a *API) callAgentWithin(ctx context.Context, timeout time.Duration, c store.Connection, method, path string, body, out any) error {
 	if c.AgentID == "" || c.AgentEnrolledAt == nil {
 		return Errorf(CodeConnectionUnreachable, "no agent has enrolled for this connection yet; run plantbridge-agent enroll with an enrollment token").
 			WithDetails(map[string]any{"state": StatePendingEnrollment})
@@ -54,7 +60,7 @@ func (a *API) callAgentCtx(ctx context.Context, c store.Connection, method, path
 		}
 		rd = bytes.NewReader(buf)
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.AgentTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+path, rd)
 	if err != nil {
@@ -68,7 +74,7 @@ func (a *API) callAgentCtx(ctx context.Context, c store.Connection, method, path
 	if err != nil {
 		b.result(false)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return Errorf(CodeConnectionUnreachable, "the connection's agent did not answer within %s", a.cfg.AgentTimeout).WithCause(err)
+			return Errorf(CodeConnectionUnreachable, "the connection's agent did not answer within %s", timeout).WithCause(err)
 		}
 		return Errorf(CodeConnectionUnreachable, "the connection's agent could not be reached").WithCause(err)
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/plantbridge/plantbridge/connectors/model"
 	"github.com/plantbridge/plantbridge/connectors/profiles"
@@ -44,8 +45,14 @@ func (a *API) passthrough(w http.ResponseWriter, r *http.Request) error {
 	case req.TimeoutMS < 0 || req.TimeoutMS > 60000:
 		return fieldError("/timeout_ms", "must be 1 to 60000")
 	}
+	// The agent enforces the statement's own limit (default 10 s); the call waits a
+	// little longer so that the agent's answer, not a relay timeout, explains it.
+	limit := 10 * time.Second
+	if req.TimeoutMS > 0 {
+		limit = time.Duration(req.TimeoutMS) * time.Millisecond
+	}
 	var res json.RawMessage
-	if err := a.callAgent(r, c, http.MethodPost, wire.PathPassthrough, req, &res); err != nil {
+	if err := a.callAgentWithin(r.Context(), max(a.cfg.AgentTimeout, limit+5*time.Second), c, http.MethodPost, wire.PathPassthrough, req, &res); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
