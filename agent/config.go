@@ -162,7 +162,7 @@ func LoadConfig(path string) (Config, error) {
 }
 
 // LoadConfigForEnroll is LoadConfig without the agent identity, which enrollment is about
-// to provide.
+// to provide (and which the status command does not need).
 func LoadConfigForEnroll(path string) (Config, error) {
 	return load(path, false)
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 )
@@ -121,8 +120,6 @@ func (cfg Config) Secrets() []string {
 			add(s)
 		}
 	}
-	// Longest first, so that a secret containing another is replaced whole.
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
 	return out
 }
 

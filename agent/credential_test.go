@@ -112,6 +112,11 @@ func TestLogsNeverShowSecrets(t *testing.T) {
 	if !strings.Contains(out, `"n":3`) || !strings.Contains(out, "postgres://plant:***@db/maximo") {
 		t.Errorf("log lost its other content:\n%s", out)
 	}
+
+	// A secret that contains another is replaced whole, in whatever order they come.
+	if got := NewScrubber("pass", "password123").String("x password123 pass"); got != "x *** ***" {
+		t.Errorf("nested secrets: %q", got)
+	}
 }
 
 func TestStatusFile(t *testing.T) {

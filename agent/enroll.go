@@ -165,6 +165,9 @@ func EnrollCommand(ctx context.Context, configPath string, o EnrollOptions, out 
 		}
 		if o.StateDir == "" {
 			o.StateDir = cfg.StateDir
+		} else if abs, _ := filepath.Abs(o.StateDir); abs != cfg.StateDir {
+			fmt.Fprintf(out, "warning: storing the credential in %s, but %s has state_dir %s: the agent will not find it "+
+				"unless state_dir names the same directory\n", abs, configPath, cfg.StateDir)
 		}
 	} else if !errors.Is(statErr, fs.ErrNotExist) {
 		return fmt.Errorf("config: %w", statErr)

@@ -236,6 +236,15 @@ func TestEnrollCommand(t *testing.T) {
 		if !strings.Contains(out.String(), "warning: "+path+" sets agent.id (hand-made)") {
 			t.Errorf("no warning about agent.id:\n%s", out.String())
 		}
+		// A state dir flag that the config does not name leaves the agent without its
+		// credential; enroll says so.
+		out.Reset()
+		relay.Config.Handler = newEnrollRelay()
+		elsewhere := filepath.Join(dir, "elsewhere")
+		if err := EnrollCommand(ctx, path, EnrollOptions{Token: "tok-good", StateDir: elsewhere}, &out); err != nil ||
+			!strings.Contains(out.String(), "warning: storing the credential in "+elsewhere) {
+			t.Errorf("state dir flag: %v\n%s", err, out.String())
+		}
 		// Enrolling again replaces the credential, and says so.
 		out.Reset()
 		relay.Config.Handler = newEnrollRelay()

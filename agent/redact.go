@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 )
 
@@ -18,6 +19,10 @@ type Scrubber struct {
 
 // NewScrubber returns a Scrubber for secrets (see Config.Secrets).
 func NewScrubber(secrets ...string) Scrubber {
+	// Longest first: the replacer tries its pairs in order, and a secret that contains
+	// another must be replaced whole.
+	secrets = slices.Clone(secrets)
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
 	var pairs []string
 	for _, s := range secrets {
 		if s != "" {

@@ -87,12 +87,16 @@ type flags struct {
 	name   string
 }
 
-func newFlags(cmd string, withConfig bool) *flags {
-	f := &flags{FlagSet: flag.NewFlagSet(cmd, flag.ExitOnError)}
+// newFlags returns the flag set of cmd, with --config when it reads agent.yaml and --name
+// when it concerns the service.
+func newFlags(cmd string, withConfig, withName bool) *flags {
+	f := &flags{FlagSet: flag.NewFlagSet(cmd, flag.ExitOnError), name: service.DefaultName}
 	if withConfig {
 		f.StringVar(&f.config, "config", "agent.yaml", "agent.yaml `file`")
 	}
-	f.StringVar(&f.name, "name", service.DefaultName, "service `name`")
+	if withName {
+		f.StringVar(&f.name, "name", service.DefaultName, "service `name`")
+	}
 	return f
 }
 
@@ -118,7 +122,7 @@ func (f *flags) service() service.Options {
 }
 
 func run(args []string) error {
-	f := newFlags("run", true)
+	f := newFlags("run", true, true)
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -157,7 +161,7 @@ func runAgent(o service.Options) error {
 }
 
 func control(cmd string, args []string) error {
-	f := newFlags(cmd, cmd == "install")
+	f := newFlags(cmd, cmd == "install", true)
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -201,7 +205,7 @@ func nameFlag(name string) string {
 // status prints the service's state and the agent's own report of its progress. It exits
 // with 3 when the service does not run, as LSB init scripts do.
 func status(args []string) error {
-	f := newFlags("status", true)
+	f := newFlags("status", true, true)
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -257,7 +261,7 @@ func enroll(args []string) error {
 }
 
 func diagnoseCmd(args []string) error {
-	f := newFlags("diagnose", true)
+	f := newFlags("diagnose", true, false)
 	timeout := f.Duration("timeout", 10*time.Second, "time allowed for each network step")
 	if err := f.parse(args); err != nil {
 		return err
@@ -273,7 +277,7 @@ func diagnoseCmd(args []string) error {
 }
 
 func checkConfig(args []string) error {
-	f := newFlags("check-config", true)
+	f := newFlags("check-config", true, false)
 	if err := f.parse(args); err != nil {
 		return err
 	}
