@@ -1,12 +1,10 @@
-// Command demo runs a relay and an agent on loopback and shows the agent online through
-// the tunnel. It is what `make demo` runs, from the repository root, after `make build`.
+// Command demo runs a relay, an agent and a demo Maximo database on loopback, and shows
+// the API working: a connection enrolled, the first sync, reads and a write. It is what `make demo` runs, from the repository root, after `make build`.
 package main
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,7 +41,7 @@ func run() error {
 		return err
 	}
 	base := "http://" + addr
-	token := "demo-admin-" + randomHex(8)
+	relayData := filepath.Join(dir, "relay")
 
 	step("create a demo Maximo plant database (SQLite, 2,000 work orders)")
 	plantDB := filepath.Join(dir, "maximo.db")
@@ -52,57 +50,108 @@ func run() error {
 		return fmt.Errorf("demo-db: %w\n%s", err, out)
 	}
 
-	step("register the agent with the relay")
-	out, err := exec.Command("bin/plantbridge-relay", "agents", "add", "demo-plant", "--data-dir", filepath.Join(dir, "relay")).Output()
+	step("create an account on the relay; its API key is printed once")
+	out, err := exec.Command("bin/plantbridge-relay", "accounts", "create", "demo", "--data-dir", relayData).Output()
 	if err != nil {
-		return fmt.Errorf("agents add: %w", err)
+		return fmt.Errorf("accounts create: %w", err)
 	}
-	secretFile := filepath.Join(dir, "agent.secret")
-	if err := os.WriteFile(secretFile, out, 0o600); err != nil {
-		return err
-	}
-	agentYAML := fmt.Sprintf("version: 1\nrelay:\n  url: ws://%s\nagent:\n  id: demo-plant\n  secret_file: agent.secret\n"+
-		"state_dir: agent-state\nconnection:\n  system: maximo\n  driver: sqlite\n  dsn: maximo.db\n  timezone: America/Chicago\n", addr)
-	if err := os.WriteFile(filepath.Join(dir, "agent.yaml"), []byte(agentYAML), 0o600); err != nil {
-		return err
-	}
+	key := strings.TrimSpace(string(out))
 
-	step("start the relay on " + addr)
-	relay, err := start(dir, "relay.log", []string{"PLANTBRIDGE_ADMIN_TOKEN=" + token},
-		"bin/plantbridge-relay", "serve", "--data-dir", filepath.Join(dir, "relay"), "--listen", addr)
+	step("start the relay on " + addr + " (SQLite store in " + relayData + ")")
+	relay, err := start(dir, "relay.log", nil, "bin/plantbridge-relay", "serve", "--data-dir", relayData, "--listen", addr)
 	if err != nil {
 		return err
 	}
 	defer stop(relay)
-	if err := waitFor(20*time.Second, func() bool { _, err := get(base+"/healthz", ""); return err == nil }); err != nil {
+	if err := waitFor(20*time.Second, func() bool { _, err := call("GET", base+"/healthz", "", nil); return err == nil }); err != nil {
 		return fmt.Errorf("relay did not come up (see %s): %w", filepath.Join(dir, "relay.log"), err)
 	}
 
-	step("start the agent (it dials out to the relay; nothing listens on the plant side)")
-	agent, err := start(dir, "agent.log", nil, "bin/plantbridge-agent", "run", "--config", filepath.Join(dir, "agent.yaml"))
+	step("create a connection for the plant; the relay answers with a one-time enrollment token")
+	var conn struct {
+		ID         string `json:"id"`
+		Enrollment struct {
+			Token string `json:"token"`
+		} `json:"enrollment"`
+	}
+	b, err := show("POST", base+"/v1/connections", key, map[string]any{"name": "Bedford plant (demo)", "system": "maximo"})
+	if err != nil {
+		return err
+	}
+	json.Unmarshal(b, &conn)
+	connURL := base + "/v1/connections/" + conn.ID
+
+	step("enroll the agent with the token (plant IT runs this once, inside the plant)")
+	agentYAML := fmt.Sprintf("version: 1\nrelay:\n  url: ws://%s\nstate_dir: agent-state\n"+
+		"connection:\n  system: maximo\n  driver: sqlite\n  dsn: maximo.db\n  timezone: America/Chicago\n"+
+		"sync:\n  interval: 15s\n", addr)
+	agentConfig := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(agentConfig, []byte(agentYAML), 0o600); err != nil {
+		return err
+	}
+	enroll := exec.Command("bin/plantbridge-agent", "enroll", "--config", agentConfig, "--token", conn.Enrollment.Token)
+	enroll.Stdout, enroll.Stderr = os.Stdout, os.Stderr
+	if err := enroll.Run(); err != nil {
+		return fmt.Errorf("enroll: %w", err)
+	}
+
+	step("start the agent: it dials out to the relay (nothing listens in the plant) and syncs")
+	agent, err := start(dir, "agent.log", nil, "bin/plantbridge-agent", "run", "--config", agentConfig)
 	if err != nil {
 		return err
 	}
 	defer stop(agent)
 
-	var agents struct {
-		Agents []map[string]any `json:"agents"`
+	fmt.Print("waiting for the first sync of work orders ")
+	synced := func() bool {
+		b, err := call("GET", connURL+"/sync-status", key, nil)
+		var st struct {
+			Results []struct {
+				Model  string `json:"model"`
+				Status string `json:"status"`
+			} `json:"results"`
+		}
+		if err != nil || json.Unmarshal(b, &st) != nil {
+			return false
+		}
+		fmt.Print(".")
+		for _, r := range st.Results {
+			if r.Model == "work_orders" {
+				return r.Status == "done"
+			}
+		}
+		return false
 	}
-	if err := waitFor(20*time.Second, func() bool {
-		b, err := get(base+"/v1/agents", token)
-		return err == nil && json.Unmarshal(b, &agents) == nil && len(agents.Agents) == 1 && agents.Agents[0]["rtt_ms"].(float64) > 0
-	}); err != nil {
-		return fmt.Errorf("agent did not come online (see %s): %w", filepath.Join(dir, "agent.log"), err)
+	if err := waitFor(90*time.Second, synced); err != nil {
+		fmt.Println()
+		return fmt.Errorf("first sync did not finish (see %s and %s): %w", filepath.Join(dir, "agent.log"),
+			filepath.Join(dir, "relay.log"), err)
 	}
-	step("the relay lists the agent online, with its round-trip time")
-	show(base+"/v1/agents", token)
-	step("the relay calls the agent through the tunnel")
-	show(base+"/v1/agents/demo-plant/info", token)
-	step("the agent reads Maximo work orders and maps them onto the unified model")
-	show(base+"/v1/agents/demo-plant/models/work_orders/sample?limit=2", token)
+	fmt.Println(" done")
 
-	fmt.Printf("\nLogs: %s/relay.log, %s/agent.log\n", dir, dir)
-	fmt.Printf("Try:  curl -H 'Authorization: Bearer %s' %s/v1/agents\n", token, base)
+	step("connection status: the agent online, its database reachable")
+	show("GET", connURL+"/status", key, nil)
+	step("work orders, read from the relay (two per page; follow \"next\" for more)")
+	show("GET", connURL+"/work_orders?page_size=2", key, nil)
+
+	step("create a work order: the relay sends it through the tunnel; the agent writes it to Maximo's tables")
+	siteID, err := firstSite(connURL, key)
+	if err != nil {
+		return err
+	}
+	if _, err := show("POST", connURL+"/work_orders", key, map[string]any{"number": "DEMO-1001",
+		"title": "Replace worn coupling on cooling pump", "site_id": siteID, "priority": "high"}); err != nil {
+		return err
+	}
+
+	fmt.Printf("\nAPI key (shown once): %s\n", key)
+	fmt.Println("Try:")
+	fmt.Printf("  curl -H 'Authorization: Bearer %s' '%s/work_orders?page_size=5'\n", key, connURL)
+	fmt.Printf("  curl -H 'Authorization: Bearer %s' '%s/sync-status'\n", key, connURL)
+	fmt.Printf("  curl -X POST -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"+
+		"       -d '{\"number\":\"DEMO-1002\",\"title\":\"Inspect belt\",\"site_id\":\"%s\"}' '%s/work_orders'\n", key, siteID, connURL)
+	fmt.Printf("  curl %s/openapi.json\n", base)
+	fmt.Printf("Logs: %s/relay.log, %s/agent.log\n", dir, dir)
 	if os.Getenv("CI") != "" || !isTerminal() {
 		return nil
 	}
@@ -113,38 +162,72 @@ func run() error {
 	return nil
 }
 
+// firstSite returns the site of a synced work order, for the work order the demo
+// creates (Maximo requires a site).
+func firstSite(connURL, key string) (string, error) {
+	b, err := call("GET", connURL+"/work_orders?page_size=1", key, nil)
+	if err != nil {
+		return "", err
+	}
+	var page struct {
+		Results []struct {
+			SiteID string `json:"site_id"`
+		} `json:"results"`
+	}
+	json.Unmarshal(b, &page)
+	if len(page.Results) == 0 || page.Results[0].SiteID == "" {
+		return "", errors.New("no work order with a site was synced")
+	}
+	return page.Results[0].SiteID, nil
+}
+
 func step(s string) { fmt.Printf("\n==> %s\n", s) }
 
-func show(url, token string) {
-	b, err := get(url, token)
-	if err != nil {
-		fmt.Println("  error:", err)
-		return
+// show makes an API call and prints it as a curl command with the pretty JSON answer.
+func show(method, url, key string, body any) ([]byte, error) {
+	b, err := call(method, url, key, body)
+	cmd := "curl"
+	if method != "GET" {
+		cmd += " -X " + method
+	}
+	if body != nil {
+		j, _ := json.Marshal(body)
+		cmd += " -d '" + string(j) + "'"
 	}
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, b, "", "  ") == nil {
 		b = pretty.Bytes()
 	}
-	fmt.Printf("$ curl -H 'Authorization: Bearer …' '%s'\n%s\n", url, strings.TrimSpace(string(b)))
+	fmt.Printf("$ %s -H 'Authorization: Bearer …' '%s'\n%s\n", cmd, url, strings.TrimSpace(string(b)))
+	return b, err
 }
 
-func get(url, token string) ([]byte, error) {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+// call makes an API call and returns the answer, which must be a 2xx.
+func call(method, url, key string, body any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		j, _ := json.Marshal(body)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
 		return nil, err
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	c := http.Client{Timeout: 5 * time.Second}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	c := http.Client{Timeout: 30 * time.Second}
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return b, fmt.Errorf("%s: %s", resp.Status, b)
+	if resp.StatusCode/100 != 2 {
+		return b, fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, b)
 	}
 	return b, err
 }
@@ -198,12 +281,6 @@ func freeAddr() (string, error) {
 		}
 	}
 	return "", errors.New("no free port on 127.0.0.1")
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // isTerminal reports whether a person is at the keyboard: stdin is a character device
