@@ -46,6 +46,8 @@ type EndpointConfig struct {
 	Logger *slog.Logger
 	// OnEvent, if set, receives every connection event (after it is logged).
 	OnEvent func(Event)
+	// OnRTT, if set, receives the round trip of every keepalive ping of every agent.
+	OnRTT func(agentID string, rtt time.Duration)
 	// DrainTimeout bounds Drain when its context has no earlier deadline. Default 15 s.
 	DrainTimeout time.Duration
 }
@@ -137,7 +139,11 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		go old.closeWith(ReasonReplaced, "replaced by connection "+connID, true)
 	}
 
-	go s.keepalive(nil)
+	var onRTT func(time.Duration)
+	if e.cfg.OnRTT != nil {
+		onRTT = func(rtt time.Duration) { e.cfg.OnRTT(hello.AgentID, rtt) }
+	}
+	go s.keepalive(onRTT)
 	if err := s.Serve(e.cfg.Handler); err != nil {
 		log.Warn("tunnel serve", "err", err)
 	}
