@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/plantbridge/plantbridge/connectors/model"
+	"github.com/plantbridge/plantbridge/relay/metrics"
 	"github.com/plantbridge/plantbridge/relay/store"
 	"github.com/plantbridge/plantbridge/tunnel"
 	"github.com/plantbridge/plantbridge/tunnel/wire"
@@ -23,11 +24,12 @@ const maxBatchBody = 8 << 20
 // ingest serves the agents' calls through their tunnels: sync batches, sync states and
 // status reports.
 type ingest struct {
-	store  store.Store
-	dir    *directory
-	log    *slog.Logger
-	events Events
-	now    func() time.Time
+	store   store.Store
+	dir     *directory
+	log     *slog.Logger
+	events  Events
+	now     func() time.Time
+	metrics *metrics.Metrics
 }
 
 func (in *ingest) handler() http.Handler {
@@ -124,6 +126,7 @@ func (in *ingest) batches(w http.ResponseWriter, r *http.Request) {
 		agentError(w, http.StatusServiceUnavailable, "INTERNAL", "the relay could not store the batch; retry")
 		return
 	}
+	in.metrics.IngestBatch(b.Model, res.Records, res.Duplicate)
 	ack := wire.BatchAck{BatchID: b.BatchID, Duplicate: res.Duplicate, Records: res.Records, Changed: res.Changed}
 	if b.FullSyncDone {
 		// Repeating this for a re-sent final batch is harmless: records carried since the

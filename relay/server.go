@@ -19,6 +19,7 @@ import (
 
 	"github.com/plantbridge/plantbridge/internal/version"
 	"github.com/plantbridge/plantbridge/relay/api"
+	"github.com/plantbridge/plantbridge/relay/metrics"
 	"github.com/plantbridge/plantbridge/relay/store"
 	"github.com/plantbridge/plantbridge/tunnel"
 	"github.com/plantbridge/plantbridge/tunnel/wire"
@@ -33,6 +34,7 @@ type Server struct {
 	dir   *directory
 	api   *api.API
 	opts  Options
+	met   *metrics.Metrics
 
 	workers sync.WaitGroup // one per background worker
 }
@@ -52,6 +54,9 @@ type Options struct {
 	Routes []func(*http.ServeMux)
 	// Workers are run alongside the relay and stopped with it (webhook deliveries).
 	Workers []func(context.Context)
+	// Metrics records the relay's metrics, served at /metrics. Default: new metrics in
+	// a registry of their own.
+	Metrics *metrics.Metrics
 }
 
 // OpenStore opens the store that cfg names, creating the data dir for SQLite.
@@ -88,27 +93,32 @@ func NewWithStore(cfg Config, st store.Store, log *slog.Logger, opts Options) (*
 	if opts.OfflineGrace == 0 {
 		opts.OfflineGrace = 30 * time.Second
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New()
+	}
 	key, err := cursorKey(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: st, opts: opts}
+	s := &Server{cfg: cfg, log: log, store: st, opts: opts, met: opts.Metrics}
 	s.dir = newDirectory(st, log, opts.Now, opts.OfflineGrace, opts.Events)
-	in := &ingest{store: st, dir: s.dir, log: log, events: opts.Events, now: opts.Now}
+	in := &ingest{store: st, dir: s.dir, log: log, events: opts.Events, now: opts.Now, metrics: s.met}
 	s.ep = tunnel.NewEndpoint(tunnel.EndpointConfig{
 		Auth:         s.dir,
 		Handler:      in.handler(),
 		Mux:          opts.Mux,
 		Logger:       log,
 		OnEvent:      s.dir.onEvent,
+		OnRTT:        func(_ string, rtt time.Duration) { s.met.ObserveTunnelRTT(rtt) },
 		DrainTimeout: cfg.DrainTimeout,
 	})
 	s.dir.ep = s.ep
+	s.met.SetConnectedAgents(func() int { return len(s.ep.Sessions()) })
 	s.api, err = api.New(api.Config{
 		Store: st, Agents: s.dir, Events: opts.Events, Logger: log, CursorKey: key,
 		EnrollmentTTL: cfg.EnrollmentTTL, RateLimit: cfg.API.RateLimit, RateBurst: cfg.API.RateBurst,
 		MaxBodyBytes: cfg.API.MaxBodyBytes, AgentTimeout: cfg.API.AgentTimeout, Now: opts.Now,
-		Extra: opts.Routes,
+		Extra: opts.Routes, Observe: s.met.ObserveRequest,
 	})
 	if err != nil {
 		return nil, err
@@ -144,8 +154,12 @@ func (s *Server) Store() store.Store { return s.store }
 // API returns the public API handler (without the tunnel and operations routes).
 func (s *Server) API() *api.API { return s.api }
 
+// Metrics returns the relay's metrics, for the parts wired up beside it (webhook
+// deliveries).
+func (s *Server) Metrics() *metrics.Metrics { return s.met }
+
 // Handler returns the relay's public HTTP handler: the API, the tunnel endpoint, the
-// enrollment endpoint and the health checks.
+// enrollment endpoint, the health checks, the metrics and the OpenAPI document.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(tunnel.TunnelPath, s.ep)
@@ -163,6 +177,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": "ok"})
 	})
+	mux.Handle("GET /metrics", s.met.Handler(s.log))
 	mux.Handle("/v1/", s.api)
 	return mux
 }

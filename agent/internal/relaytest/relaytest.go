@@ -47,6 +47,8 @@ type Relay struct {
 	statuses []wire.AgentStatus
 	dups     int
 	rows     int64
+	// fullDone counts the full re-syncs ended per model.
+	fullDone map[string]int
 }
 
 type record struct {
@@ -60,7 +62,8 @@ type record struct {
 func Start(tb testing.TB, agents map[string]string) *Relay {
 	tb.Helper()
 	r := &Relay{tb: tb, agents: agents, addr: "127.0.0.1:0", applied: map[string]wire.BatchAck{},
-		records: map[string]map[string]*record{}, fulls: map[string]int64{}, states: map[string][]wire.SyncState{}}
+		records: map[string]map[string]*record{}, fulls: map[string]int64{}, states: map[string][]wire.SyncState{},
+		fullDone: map[string]int{}}
 	r.Start()
 	tb.Cleanup(r.Stop)
 	return r
@@ -220,6 +223,7 @@ func (r *Relay) batch(w http.ResponseWriter, req *http.Request) {
 		recs[k.ID] = &record{body: b.Records[i], seen: r.clock}
 	}
 	if b.FullSyncDone {
+		r.fullDone[b.Model]++
 		start := r.fulls[b.Model+"/"+b.FullSyncID]
 		for _, rec := range recs {
 			if !rec.deleted && rec.seen < start {
@@ -316,6 +320,13 @@ func (r *Relay) Deleted(modelName string) []string {
 		}
 	}
 	return out
+}
+
+// FullSyncsDone returns how many full re-syncs of a model have ended.
+func (r *Relay) FullSyncsDone(modelName string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fullDone[modelName]
 }
 
 // States returns the sync states the agent sent for a model, in order.
