@@ -159,7 +159,7 @@ func (s *Server) API() *api.API { return s.api }
 func (s *Server) Metrics() *metrics.Metrics { return s.met }
 
 // Handler returns the relay's public HTTP handler: the API, the tunnel endpoint, the
-// enrollment endpoint, the health checks, the metrics and the OpenAPI document.
+// enrollment endpoint, the health checks and the metrics.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(tunnel.TunnelPath, s.ep)
