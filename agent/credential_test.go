@@ -144,6 +144,12 @@ func TestStatusFile(t *testing.T) {
 	if !got.Stale(now.Add(time.Minute)) {
 		t.Error("a minute-old status is not stale")
 	}
+	if !got.Live(now) {
+		t.Error("this process's fresh status is not live")
+	}
+	if gone := (StatusFile{PID: 1 << 30, UpdatedAt: now}); gone.Live(now) {
+		t.Error("the status of a process that does not exist is live")
+	}
 	var b strings.Builder
 	got.Describe(&b, now)
 	for _, want := range []string{"agent agt_1, connection conn_1", "tunnel:   not connected: relay refused the agent credential (401) (4 failed attempts)",

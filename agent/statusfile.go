@@ -2,10 +2,13 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -70,6 +73,27 @@ func ReadStatusFile(stateDir string) (StatusFile, error) {
 // Stale reports whether the status is older than a running agent would leave it.
 func (st StatusFile) Stale(now time.Time) bool {
 	return now.Sub(st.UpdatedAt) > 4*StatusInterval
+}
+
+// Live reports whether the status is recent and its agent process still runs: an agent
+// killed or stopped leaves a file that is fresh for a few seconds more.
+func (st StatusFile) Live(now time.Time) bool {
+	return !st.Stale(now) && processAlive(st.PID)
+}
+
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	p, err := os.FindProcess(pid) // on Windows, fails for a process that is gone
+	if err != nil {
+		return false
+	}
+	if runtime.GOOS == "windows" {
+		return true
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || errors.Is(err, syscall.EPERM) // EPERM: alive, another user's
 }
 
 // Describe writes the status for plant IT, times relative to now.

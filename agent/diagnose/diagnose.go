@@ -440,7 +440,7 @@ func (d *diagnosis) tunnel(ctx context.Context, dc tunnel.DialerConfig, dl *tunn
 	}
 	// A second tunnel of the same agent would replace the running agent's; when that agent
 	// reports itself connected, its word is the check.
-	if st, err := agent.ReadStatusFile(d.cfg.StateDir); err == nil && st.Tunnel.Connected && !st.Stale(time.Now()) && st.AgentID == a.ID {
+	if st, err := agent.ReadStatusFile(d.cfg.StateDir); err == nil && st.Tunnel.Connected && st.Live(time.Now()) && st.AgentID == a.ID {
 		d.add("websocket", OK, fmt.Sprintf("the running agent (pid %d) has its tunnel up since %s", st.PID,
 			st.Tunnel.ConnectedSince.Format(time.RFC3339)), "")
 		d.add("credential", OK, fmt.Sprintf("the relay accepts agent %s (the running agent is connected; diagnose opened no second tunnel, which would replace it)", a.ID), "")

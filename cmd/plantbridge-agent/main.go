@@ -229,7 +229,10 @@ func status(args []string) error {
 		case err != nil:
 			fmt.Printf("progress: unreadable: %v\n", err)
 		default:
-			if sf.Stale(now) {
+			switch {
+			case !sf.Live(now) && !sf.Stale(now):
+				fmt.Printf("The agent (pid %d) has stopped; its last report:\n", sf.PID)
+			case sf.Stale(now):
 				fmt.Printf("The agent's last report is %s old: it is not running, or it is stuck.\n",
 					now.Sub(sf.UpdatedAt).Round(time.Second))
 			}
