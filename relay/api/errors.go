@@ -108,10 +108,12 @@ type errorBody struct {
 }
 
 type errorJSON struct {
-	Code      string         `json:"code"`
-	Type      string         `json:"type"`
-	Message   string         `json:"message"`
-	RequestID string         `json:"request_id"`
+	Code    string `json:"code"`
+	Type    string `json:"type"`
+	Message string `json:"message"`
+	// RequestID is set on every error answer; the per-record errors of a batch or job
+	// leave it out, their request's id being in X-Request-Id.
+	RequestID string         `json:"request_id,omitempty"`
 	Details   map[string]any `json:"details,omitempty"`
 }
 
