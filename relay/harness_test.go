@@ -38,6 +38,8 @@ type relayOpts struct {
 	now   func() time.Time
 	// quiet discards the relay's log (fuzz targets may not log through the F).
 	quiet bool
+	// options changes the relay's options (webhooks, metrics).
+	options func(*Options)
 }
 
 func startRelay(t testing.TB, o relayOpts) *testRelay {
@@ -62,7 +64,11 @@ func startRelay(t testing.TB, o relayOpts) *testRelay {
 		}
 	}
 	events := &eventLog{}
-	srv, err := NewWithStore(cfg, st, log, Options{Events: events, OfflineGrace: 300 * time.Millisecond, Now: o.now})
+	opts := Options{Events: events, OfflineGrace: 300 * time.Millisecond, Now: o.now}
+	if o.options != nil {
+		o.options(&opts)
+	}
+	srv, err := NewWithStore(cfg, st, log, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,8 +237,18 @@ func (tr *testRelay) startAgent(token string) *fakeAgent {
 
 func (tr *testRelay) connectAgent(cred wire.EnrollResponse) *fakeAgent {
 	tr.t.Helper()
+	return tr.connectAgentWith(cred, nil)
+}
+
+// connectAgentWith connects an agent that serves routes (patterns such as
+// "GET /v1/agent/schema") besides writes and syncs.
+func (tr *testRelay) connectAgentWith(cred wire.EnrollResponse, routes map[string]http.HandlerFunc) *fakeAgent {
+	tr.t.Helper()
 	fa := &fakeAgent{t: tr.t, cred: cred, done: make(chan struct{})}
 	mux := http.NewServeMux()
+	for pattern, h := range routes {
+		mux.HandleFunc(pattern, h)
+	}
 	mux.HandleFunc("POST "+wire.PathWrites, fa.serveWrites)
 	mux.HandleFunc("POST "+wire.PathSyncs, func(w http.ResponseWriter, r *http.Request) {
 		var req wire.SyncRequest

@@ -20,6 +20,7 @@ import (
 	"github.com/plantbridge/plantbridge/internal/version"
 	"github.com/plantbridge/plantbridge/relay/api"
 	"github.com/plantbridge/plantbridge/relay/metrics"
+	"github.com/plantbridge/plantbridge/relay/openapi"
 	"github.com/plantbridge/plantbridge/relay/store"
 	"github.com/plantbridge/plantbridge/tunnel"
 	"github.com/plantbridge/plantbridge/tunnel/wire"
@@ -159,7 +160,7 @@ func (s *Server) API() *api.API { return s.api }
 func (s *Server) Metrics() *metrics.Metrics { return s.met }
 
 // Handler returns the relay's public HTTP handler: the API, the tunnel endpoint, the
-// enrollment endpoint, the health checks and the metrics.
+// enrollment endpoint, the health checks, the metrics and the OpenAPI document.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(tunnel.TunnelPath, s.ep)
@@ -178,6 +179,7 @@ func (s *Server) Handler() http.Handler {
 		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": "ok"})
 	})
 	mux.Handle("GET /metrics", s.met.Handler(s.log))
+	mux.Handle("GET /openapi.json", openapi.Handler())
 	mux.Handle("/v1/", s.api)
 	return mux
 }
