@@ -571,7 +571,7 @@ func TestOpenAPIMatchesRelay(t *testing.T) {
 	ok(200, "PUT", c+"/field-mappings/assets", map[string]any{"fields": map[string]any{
 		"status": map[string]any{"column": "STATUS", "values": map[string]any{"OPERATING": "active"}}}})
 	meters := map[string]any{"table": "METERS", "key": []string{"METERNAME"},
-		"watermark": map[string]any{"strategy": "row_hash"},
+		"watermark": map[string]any{"strategy": "timestamp_column", "column": "CHANGEDATE", "overlap": "5m"},
 		"fields":    map[string]any{"reading": map[string]any{"column": "LASTREADING", "type": "decimal"}}}
 	ok(200, "PUT", c+"/custom-models/meters", meters)
 	do(call{method: "PUT", path: c + "/custom-models/bad", body: meters, key: key, status: 400})
