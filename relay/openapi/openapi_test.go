@@ -7,11 +7,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/plantbridge/plantbridge/connectors/dialect"
 	"github.com/plantbridge/plantbridge/connectors/model"
+	"github.com/plantbridge/plantbridge/connectors/profiles"
 	"github.com/plantbridge/plantbridge/relay/api"
 	"github.com/plantbridge/plantbridge/relay/webhooks"
 	"github.com/plantbridge/plantbridge/tunnel/wire"
@@ -235,6 +237,68 @@ func jsonMembers(t reflect.Type) (all, always []string) {
 	slices.Sort(all)
 	slices.Sort(always)
 	return all, always
+}
+
+// TestGoDerivedSchemas: schemas derived from Go types give each member the JSON type
+// encoding/json writes: times as date-time strings, durations as strings.
+func TestGoDerivedSchemas(t *testing.T) {
+	doc := load(t)
+	var roots []reflect.Type
+	for _, et := range webhooks.EventTypes() {
+		roots = append(roots, reflect.TypeOf(et.Data))
+	}
+	roots = append(roots, reflect.TypeFor[profiles.Overrides]())
+	seen := map[reflect.Type]bool{}
+	var walk func(prefix string, typ reflect.Type)
+	walk = func(prefix string, typ reflect.Type) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || typ == reflect.TypeFor[time.Time]() || seen[typ] {
+			return
+		}
+		seen[typ] = true
+		s := doc.Components.Schemas[prefix+typ.Name()]
+		if s == nil {
+			t.Errorf("no schema %s%s", prefix, typ.Name())
+			return
+		}
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if f.Anonymous && name == "" {
+				walk(prefix, f.Type)
+				continue
+			}
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			p := s.Value.Properties[name]
+			if p == nil {
+				t.Errorf("%s%s: no %s", prefix, typ.Name(), name)
+				continue
+			}
+			switch {
+			case ft == reflect.TypeFor[time.Time]():
+				if p.Value.Format != "date-time" {
+					t.Errorf("%s%s.%s: a time without format date-time", prefix, typ.Name(), name)
+				}
+			case ft == reflect.TypeFor[profiles.Duration]():
+				if !p.Value.Type.Is("string") {
+					t.Errorf("%s%s.%s: a duration of type %v", prefix, typ.Name(), name, p.Value.Type)
+				}
+			}
+			walk(prefix, f.Type)
+		}
+	}
+	for _, r := range roots {
+		prefix := "Webhook"
+		if r.PkgPath() == reflect.TypeFor[profiles.Overrides]().PkgPath() {
+			prefix = "Mapping"
+		}
+		walk(prefix, r)
+	}
 }
 
 // TestWebhookExamples: the sample data of every event type, which the test send

@@ -3,6 +3,7 @@ package openapi
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"time"
@@ -219,18 +220,22 @@ var (
 
 // of returns the schema of t: a $ref for a named struct type.
 func (g *goSchemas) of(t reflect.Type) *Schema {
+	if t.Kind() == reflect.Pointer {
+		return g.of(t.Elem())
+	}
 	switch {
 	case t == timeType:
 		return dateTime("")
 	case t == rawType || t.Kind() == reflect.Interface:
 		return anyValue("")
 	case t.Implements(marshalerType):
-		// The one such type in the documents is profiles.Duration, written as "24h".
-		return &Schema{Type: "string", Description: "a duration such as 90s, 15m or 24h"}
+		if t.Kind() == reflect.Int64 { // profiles.Duration, written as "24h0m0s"
+			return &Schema{Type: "string", Description: "a duration such as 90s, 15m or 24h"}
+		}
+		// A type that writes itself needs a schema written for it here.
+		panic(fmt.Sprintf("openapi: no schema for %v, which encodes itself", t))
 	}
 	switch t.Kind() {
-	case reflect.Pointer:
-		return g.of(t.Elem())
 	case reflect.String:
 		return &Schema{Type: "string"}
 	case reflect.Bool:
