@@ -187,6 +187,15 @@ func (m *Metrics) IngestBatch(modelName string, records int, duplicate bool) {
 	m.ingestRecords.WithLabelValues(label).Add(float64(records))
 }
 
+// WebhookObserver is told about every webhook delivery attempt; *Metrics is one. The
+// webhook dispatcher takes one (or its WebhookAttempt method as a func) so that it
+// needs no Prometheus of its own.
+type WebhookObserver interface {
+	WebhookAttempt(outcome string, d time.Duration)
+}
+
+var _ WebhookObserver = (*Metrics)(nil)
+
 // WebhookAttempt records one webhook delivery attempt: its outcome (one of the
 // Webhook… constants; anything else counts as "other") and how long it took. The
 // webhook dispatcher calls it once per attempt, after recording the attempt.
