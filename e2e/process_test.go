@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -135,27 +136,64 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// agentOnline reports whether the relay at addr lists agent id as connected.
-func agentOnline(addr, token, id string) bool {
-	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/agents", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
+// api calls the relay's API at addr with key and decodes the JSON answer.
+func api(t *testing.T, addr, key, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+addr+path, rd)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return false
+		return 0, nil
 	}
 	defer resp.Body.Close()
-	var body struct {
-		Agents []struct {
-			AgentID string `json:"agent_id"`
-		} `json:"agents"`
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// connectionState returns the state of a connection, "" when the relay does not answer.
+func connectionState(t *testing.T, addr, key, id string) string {
+	_, m := api(t, addr, key, "GET", "/v1/connections/"+id+"/status", nil)
+	s, _ := m["state"].(string)
+	return s
+}
+
+// enrolledAgent creates an account and a connection on the relay, enrolls an agent for
+// it, and writes agent.yaml into dir. It returns the API key and connection id.
+func enrolledAgent(t *testing.T, dir, dataDir, addr, extraYAML string) (key, connID string) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(binDir, "plantbridge-relay"), "accounts", "create", "acme", "--data-dir", dataDir).Output()
+	if err != nil {
+		t.Fatal(err)
 	}
-	json.NewDecoder(resp.Body).Decode(&body)
-	for _, a := range body.Agents {
-		if a.AgentID == id {
-			return true
-		}
+	key = strings.TrimSpace(string(out))
+	relay := startProc(t, nil, "plantbridge-relay", "serve", "--data-dir", dataDir, "--listen", addr)
+	poll(t, 20*time.Second, "relay up", func() bool { code, _ := api(t, addr, "", "GET", "/healthz", nil); return code == 200 })
+	code, conn := api(t, addr, key, "POST", "/v1/connections", map[string]any{"name": "Bedford", "system": "maximo"})
+	if code != http.StatusCreated {
+		t.Fatalf("create connection: %d %v", code, conn)
 	}
-	return false
+	connID = conn["id"].(string)
+	token := conn["enrollment"].(map[string]any)["token"].(string)
+	code, cred := api(t, addr, "", "POST", "/v1/agents/enroll", map[string]any{"token": token})
+	if code != http.StatusOK {
+		t.Fatalf("enroll: %d %v", code, cred)
+	}
+	os.WriteFile(filepath.Join(dir, "agent.secret"), []byte(cred["secret"].(string)), 0o600)
+	cfg := fmt.Sprintf("version: 1\nrelay:\n  url: ws://%s\nagent:\n  id: %s\n  secret_file: agent.secret\n%s", addr, cred["agent_id"], extraYAML)
+	os.WriteFile(filepath.Join(dir, "agent.yaml"), []byte(cfg), 0o600)
+	relay.stop(t, 30*time.Second)
+	return key, connID
 }
 
 // TestProcessesSurviveRelayKillAndDrain runs the real binaries: the relay is killed with
@@ -164,26 +202,20 @@ func agentOnline(addr, token, id string) bool {
 func TestProcessesSurviveRelayKillAndDrain(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "relay")
-	out, err := exec.Command(filepath.Join(binDir, "plantbridge-relay"), "agents", "add", "plant-1", "--data-dir", data).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "agent.secret"), out, 0o600)
 	addr := freePort(t)
-	cfg := fmt.Sprintf("version: 1\nrelay:\n  url: ws://%s\nagent:\n  id: plant-1\n  secret_file: agent.secret\n", addr)
-	os.WriteFile(filepath.Join(dir, "agent.yaml"), []byte(cfg), 0o600)
-	env := []string{"PLANTBRIDGE_ADMIN_TOKEN=admin"}
+	key, connID := enrolledAgent(t, dir, data, addr, "")
+	online := func() bool { return connectionState(t, addr, key, connID) == "online" }
 	startRelay := func() *proc {
-		return startProc(t, env, "plantbridge-relay", "serve", "--data-dir", data, "--listen", addr)
+		return startProc(t, nil, "plantbridge-relay", "serve", "--data-dir", data, "--listen", addr)
 	}
 
 	relay := startRelay()
 	agent := startProc(t, nil, "plantbridge-agent", "run", "--config", filepath.Join(dir, "agent.yaml"))
-	poll(t, 20*time.Second, "agent online", func() bool { return agentOnline(addr, "admin", "plant-1") })
+	poll(t, 20*time.Second, "agent online", online)
 
 	relay.kill()
 	relay = startRelay()
-	poll(t, 30*time.Second, "agent back after the relay was killed", func() bool { return agentOnline(addr, "admin", "plant-1") })
+	poll(t, 30*time.Second, "agent back after the relay was killed", online)
 
 	took := relay.stop(t, 30*time.Second)
 	t.Logf("relay drained and exited in %v", took.Round(time.Millisecond))
@@ -194,7 +226,7 @@ func TestProcessesSurviveRelayKillAndDrain(t *testing.T) {
 		t.Error("relay did not log the drain as the disconnect reason")
 	}
 	startRelay()
-	poll(t, 30*time.Second, "agent back after the drain", func() bool { return agentOnline(addr, "admin", "plant-1") })
+	poll(t, 30*time.Second, "agent back after the drain", online)
 
 	if took := agent.stop(t, 15*time.Second); took > 10*time.Second {
 		t.Errorf("agent took %v to stop", took)

@@ -2,6 +2,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -17,17 +18,22 @@ import (
 	"github.com/plantbridge/plantbridge/relay"
 )
 
-// TestRelayAndAgent runs the relay server and a real agent over loopback.
+// TestRelayAndAgent runs the relay server and a real agent over loopback: a connection
+// is created through the API, the agent enrolls with its token and comes online.
 func TestRelayAndAgent(t *testing.T) {
 	leaktest.Check(t)
 	dir := t.TempDir()
 	cfg := relay.DefaultConfig()
-	cfg.DataDir, cfg.AdminToken, cfg.DrainTimeout = dir, "admin", 2*time.Second
-	srv, err := relay.New(cfg, logtest.New(t).With("side", "relay"))
+	cfg.DataDir, cfg.DrainTimeout = dir, 2*time.Second
+	srv, err := relay.New(context.Background(), cfg, logtest.New(t).With("side", "relay"), relay.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, err := srv.AddAgent("plant-1")
+	acct, err := srv.Store().CreateAccount(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, err := srv.Store().CreateAPIKey(context.Background(), acct.ID, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,30 +52,36 @@ func TestRelayAndAgent(t *testing.T) {
 		}
 	})
 
-	get := func(path, token string) (int, map[string]any) {
+	call := func(method, path, key string, body any) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
+		var rd *bytes.Reader
+		if body == nil {
+			rd = bytes.NewReader(nil)
+		} else {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, base+path, rd)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var body map[string]any
-		json.NewDecoder(resp.Body).Decode(&body)
-		return resp.StatusCode, body
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
 	}
-	if code, _ := get("/v1/agents", ""); code != http.StatusUnauthorized {
-		t.Errorf("no token: %d", code)
+	code, conn := call("POST", "/v1/connections", key, map[string]any{"name": "Bedford", "system": "maximo"})
+	if code != http.StatusCreated {
+		t.Fatalf("create connection: %d %v", code, conn)
 	}
-	if code, _ := get("/v1/agents", "wrong"); code != http.StatusUnauthorized {
-		t.Errorf("wrong token: %d", code)
-	}
-	if code, body := get("/v1/agents/plant-1/info", "admin"); code != http.StatusServiceUnavailable ||
-		body["error"].(map[string]any)["code"] != "CONNECTION_UNREACHABLE" {
-		t.Errorf("offline agent: %d %v", code, body)
+	connID := conn["id"].(string)
+	code, cred := call("POST", "/v1/agents/enroll", "", map[string]any{"token": conn["enrollment"].(map[string]any)["token"]})
+	if code != http.StatusOK {
+		t.Fatalf("enroll: %d %v", code, cred)
 	}
 
 	plantDB := filepath.Join(dir, "maximo.db")
@@ -78,7 +90,8 @@ func TestRelayAndAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, err := agent.New(agent.Config{Version: 1, Relay: agent.RelayConfig{URL: "ws://" + ln.Addr().String()},
-		Agent:      agent.IdentityConfig{ID: "plant-1", Secret: secret},
+		Agent:      agent.IdentityConfig{ID: cred["agent_id"].(string), Secret: cred["secret"].(string), ConnectionID: connID},
+		StateDir:   filepath.Join(dir, "agent-state"),
 		Connection: &agent.ConnectionConfig{System: "maximo", Driver: "sqlite", DSN: plantDB}}, logtest.New(t).With("side", "agent"))
 	if err != nil {
 		t.Fatal(err)
@@ -88,43 +101,16 @@ func TestRelayAndAgent(t *testing.T) {
 	go func() { defer close(agentDone); a.Run(actx) }()
 	defer func() { acancel(); <-agentDone }()
 
-	var agents []any
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, body := get("/v1/agents", "admin")
-		agents, _ = body["agents"].([]any)
-		if len(agents) == 1 && agents[0].(map[string]any)["last_report"] != nil {
+		_, st := call("GET", "/v1/connections/"+connID+"/status", key, nil)
+		agentInfo, _ := st["agent"].(map[string]any)
+		if st["state"] == "online" && agentInfo["connected"] == true {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("agent not listed with a status report: %v", body)
+			t.Fatalf("connection not online: %v", st)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	if got := agents[0].(map[string]any); got["agent_id"] != "plant-1" {
-		t.Errorf("listed %v", got)
-	}
-	code, info := get("/v1/agents/plant-1/info", "admin")
-	if code != http.StatusOK || info["agent_id"] != "plant-1" || info["tunnel"].(map[string]any)["connected"] != true {
-		t.Errorf("info through the tunnel: %d %v", code, info)
-	}
-
-	// Work orders read from the plant database by the agent, mapped, through the tunnel.
-	code, sample := get("/v1/agents/plant-1/models/work_orders/sample?limit=3", "admin")
-	results, _ := sample["results"].([]any)
-	if code != http.StatusOK || len(results) != 3 {
-		t.Fatalf("sample: %d %v", code, sample)
-	}
-	for _, r := range results {
-		wo := r.(map[string]any)
-		if wo["number"] == nil || wo["remote_id"] == nil || wo["id"] == nil || wo["remote_data"] != nil {
-			t.Errorf("work order %v lacks the unified fields or carries remote_data unasked", wo)
-		}
-	}
-	if code, body := get("/v1/agents/plant-1/models/spaceships/sample", "admin"); code != http.StatusNotFound {
-		t.Errorf("unknown model: %d %v", code, body)
-	}
-	if code, body := get("/v1/agents/plant-1/models/work_orders/sample?limit=0", "admin"); code != http.StatusBadRequest {
-		t.Errorf("bad limit: %d %v", code, body)
 	}
 }

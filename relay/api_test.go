@@ -10,6 +10,7 @@ import (
 
 	"github.com/plantbridge/plantbridge/connectors/model"
 	"github.com/plantbridge/plantbridge/internal/leaktest"
+	"github.com/plantbridge/plantbridge/relay/webhooks"
 	"github.com/plantbridge/plantbridge/tunnel/wire"
 )
 
@@ -85,7 +86,7 @@ func TestConnectionLifecycle(t *testing.T) {
 	if !found {
 		t.Errorf("sync-status: %v", ss)
 	}
-	if !tr.events.find(EventSyncCompleted, nil) {
+	if !tr.events.find(webhooks.EventSyncCompleted, nil) {
 		t.Error("no sync.completed event")
 	}
 
@@ -176,7 +177,8 @@ func TestCursorsBoundToQuery(t *testing.T) {
 		base + "?include_deleted=true&cursor=" + url.QueryEscape(next),
 		"/v1/connections/" + id + "/assets?cursor=" + url.QueryEscape(next),
 		"/v1/connections?cursor=" + url.QueryEscape(next),
-		base + "?cursor=" + url.QueryEscape(next[:len(next)-2]+"AA"),
+		base + "?cursor=" + url.QueryEscape(flip(next, len(next)-1)),
+		base + "?cursor=" + url.QueryEscape(flip(next, len(next)-5)),
 		base + "?cursor=" + url.QueryEscape(strings.Replace(next, next[3:4], string(rune(next[3]^1)), 1)),
 	} {
 		if r := tr.call("GET", bad, nil, tr.key); r.status != 400 || r.errorCode(t) != "INVALID_REQUEST" {
@@ -204,6 +206,15 @@ func TestCursorsBoundToQuery(t *testing.T) {
 	if got := back["results"].([]any)[0].(map[string]any)["id"]; got != ids[10] {
 		t.Errorf("previous page starts with %v, want %v", got, ids[10])
 	}
+}
+
+// flip changes the character at i of a cursor to another base64url character.
+func flip(s string, i int) string {
+	c := byte('A')
+	if s[i] == 'A' {
+		c = 'B'
+	}
+	return s[:i] + string(c) + s[i+1:]
 }
 
 // TestTenantIsolation: every route of account A's connection is a 404 for account B.

@@ -11,20 +11,13 @@ import (
 
 	"github.com/plantbridge/plantbridge/relay/api"
 	"github.com/plantbridge/plantbridge/relay/store"
+	"github.com/plantbridge/plantbridge/relay/webhooks"
 	"github.com/plantbridge/plantbridge/tunnel"
 	"github.com/plantbridge/plantbridge/tunnel/wire"
 )
 
-// Events receives the relay's webhook events; see package webhooks.
-type Events = api.Events
-
-// Webhook event types the relay raises itself.
-const (
-	EventSyncCompleted           = "sync.completed"
-	EventSyncFailed              = "sync.failed"
-	EventConnectionAuthRequired  = "connection.auth_required"
-	EventConnectionStatusChanged = "connection.status_changed"
-)
+// Events receives the relay's webhook events; package webhooks delivers them.
+type Events = webhooks.Emitter
 
 // directory knows every agent that has opened a tunnel since the relay started: its
 // connection, its last status report, and the connection state derived from them. It
@@ -185,15 +178,23 @@ func (d *directory) announce(c store.Connection, from string, st api.ConnectionS
 		return
 	}
 	ctx := context.Background()
-	data := map[string]any{"from": from, "to": st.State, "reason": st.Reason, "agent_id": c.AgentID}
-	if err := d.events.Emit(ctx, c.AccountID, EventConnectionStatusChanged, c.ID, data); err != nil {
-		d.log.Warn("emit event", "type", EventConnectionStatusChanged, "connection_id", c.ID, "err", err)
-	}
-	if st.State == api.StateReauthRequired {
-		data := map[string]any{"agent_id": c.AgentID, "reason": st.Reason, "database": st.Database}
-		if err := d.events.Emit(ctx, c.AccountID, EventConnectionAuthRequired, c.ID, data); err != nil {
-			d.log.Warn("emit event", "type", EventConnectionAuthRequired, "connection_id", c.ID, "err", err)
+	now := d.now().UTC()
+	emit := func(typ string, data any) {
+		if _, err := d.events.Emit(ctx, webhooks.Event{AccountID: c.AccountID, Type: typ, ConnectionID: c.ID, Data: data}); err != nil {
+			d.log.Warn("emit event", "type", typ, "connection_id", c.ID, "err", err)
 		}
+	}
+	// A connection that was never announced online is not "changed" by its first
+	// connect after enrollment from the consumer's point of view only if it was
+	// pending; that change is news too, so it is announced like any other.
+	emit(webhooks.EventConnectionStatusChanged, webhooks.ConnectionStatusChangedData{From: from, To: st.State,
+		Reason: st.Reason, ChangedAt: now})
+	if st.State == api.StateReauthRequired {
+		e := webhooks.ErrorData{Code: api.CodeReauthRequired, Message: st.Reason}
+		if st.Database.LastError != nil {
+			e.Message = st.Reason + ": " + st.Database.LastError.Message
+		}
+		emit(webhooks.EventConnectionAuthRequired, webhooks.ConnectionAuthRequiredData{Error: e, Since: now})
 	}
 }
 

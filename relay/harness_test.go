@@ -17,6 +17,7 @@ import (
 	"github.com/plantbridge/plantbridge/connectors/model"
 	"github.com/plantbridge/plantbridge/internal/logtest"
 	"github.com/plantbridge/plantbridge/relay/store"
+	"github.com/plantbridge/plantbridge/relay/webhooks"
 	"github.com/plantbridge/plantbridge/tunnel"
 	"github.com/plantbridge/plantbridge/tunnel/wire"
 )
@@ -40,6 +41,8 @@ type relayOpts struct {
 	quiet bool
 	// options changes the relay's options (webhooks, metrics).
 	options func(*Options)
+	// webhooks delivers events for real (to loopback receivers) besides recording them.
+	webhooks bool
 }
 
 func startRelay(t testing.TB, o relayOpts) *testRelay {
@@ -67,6 +70,11 @@ func startRelay(t testing.TB, o relayOpts) *testRelay {
 	opts := Options{Events: events, OfflineGrace: 300 * time.Millisecond, Now: o.now}
 	if o.options != nil {
 		o.options(&opts)
+	}
+	if o.webhooks {
+		cfg.Webhooks.AllowHTTP, cfg.Webhooks.AllowPrivate = true, true
+		svc := Webhooks(cfg, st, log, &opts, webhooks.Options{PollInterval: 50 * time.Millisecond})
+		opts.Events = teeEvents{events, svc}
 	}
 	srv, err := NewWithStore(cfg, st, log, opts)
 	if err != nil {
@@ -363,11 +371,22 @@ type emitted struct {
 	data                     any
 }
 
-func (l *eventLog) Emit(ctx context.Context, accountID, eventType, connectionID string, data any) error {
+func (l *eventLog) Emit(ctx context.Context, e webhooks.Event) (string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.list = append(l.list, emitted{accountID, eventType, connectionID, data})
-	return nil
+	l.list = append(l.list, emitted{e.AccountID, e.Type, e.ConnectionID, e.Data})
+	return fmt.Sprintf("msg_%d", len(l.list)), nil
+}
+
+// teeEvents records events and passes them on.
+type teeEvents struct {
+	log  *eventLog
+	next Events
+}
+
+func (t teeEvents) Emit(ctx context.Context, e webhooks.Event) (string, error) {
+	t.log.Emit(ctx, e)
+	return t.next.Emit(ctx, e)
 }
 
 func (l *eventLog) find(typ string, match func(emitted) bool) bool {

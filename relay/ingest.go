@@ -13,6 +13,7 @@ import (
 	"github.com/plantbridge/plantbridge/connectors/model"
 	"github.com/plantbridge/plantbridge/relay/metrics"
 	"github.com/plantbridge/plantbridge/relay/store"
+	"github.com/plantbridge/plantbridge/relay/webhooks"
 	"github.com/plantbridge/plantbridge/tunnel"
 	"github.com/plantbridge/plantbridge/tunnel/wire"
 )
@@ -177,18 +178,33 @@ func (in *ingest) syncState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.events != nil && (st.Status == store.SyncDone || st.Status == store.SyncFailed) {
-		typ := EventSyncCompleted
-		if st.Status == store.SyncFailed {
-			typ = EventSyncFailed
+		ev := webhooks.Event{AccountID: c.AccountID, ConnectionID: c.ID}
+		started, finished := timeOr(s.LastSyncStart, in.now()), timeOr(s.LastSyncFinished, in.now())
+		if st.Status == store.SyncDone {
+			ev.Type = webhooks.EventSyncCompleted
+			ev.Data = webhooks.SyncCompletedData{Model: s.Model, FullSync: s.Full, IsInitialSync: s.IsInitialSync,
+				RecordsSynced: s.RecordsSynced, StartedAt: started, FinishedAt: finished, NextSyncAt: s.NextSyncStart}
+		} else {
+			e := webhooks.ErrorData{Code: "SOURCE_ERROR", Message: "the sync failed"}
+			if s.Error != nil {
+				e = webhooks.ErrorData{Code: s.Error.Code, Message: s.Error.Message}
+			}
+			ev.Type = webhooks.EventSyncFailed
+			ev.Data = webhooks.SyncFailedData{Model: s.Model, FullSync: s.Full, RecordsSynced: s.RecordsSynced, Error: e,
+				StartedAt: started, FailedAt: finished, NextSyncAt: s.NextSyncStart}
 		}
-		data := map[string]any{"model": s.Model, "full": s.Full, "is_initial_sync": s.IsInitialSync,
-			"records_synced": s.RecordsSynced, "started_at": s.LastSyncStart, "finished_at": s.LastSyncFinished,
-			"error": s.Error}
-		if err := in.events.Emit(context.WithoutCancel(r.Context()), c.AccountID, typ, c.ID, data); err != nil {
-			in.log.Warn("emit event", "type", typ, "connection_id", c.ID, "err", err)
+		if _, err := in.events.Emit(context.WithoutCancel(r.Context()), ev); err != nil {
+			in.log.Warn("emit event", "type", ev.Type, "connection_id", c.ID, "err", err)
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func timeOr(t *time.Time, def time.Time) time.Time {
+	if t == nil {
+		return def.UTC()
+	}
+	return t.UTC()
 }
 
 // status takes an agent's status report.

@@ -22,6 +22,7 @@ import (
 	"github.com/plantbridge/plantbridge/relay/metrics"
 	"github.com/plantbridge/plantbridge/relay/openapi"
 	"github.com/plantbridge/plantbridge/relay/store"
+	"github.com/plantbridge/plantbridge/relay/webhooks"
 	"github.com/plantbridge/plantbridge/tunnel"
 	"github.com/plantbridge/plantbridge/tunnel/wire"
 )
@@ -116,7 +117,7 @@ func NewWithStore(cfg Config, st store.Store, log *slog.Logger, opts Options) (*
 	s.dir.ep = s.ep
 	s.met.SetConnectedAgents(func() int { return len(s.ep.Sessions()) })
 	s.api, err = api.New(api.Config{
-		Store: st, Agents: s.dir, Events: opts.Events, Logger: log, CursorKey: key,
+		Store: st, Agents: s.dir, Events: apiEvents(opts.Events), Logger: log, CursorKey: key,
 		EnrollmentTTL: cfg.EnrollmentTTL, RateLimit: cfg.API.RateLimit, RateBurst: cfg.API.RateBurst,
 		MaxBodyBytes: cfg.API.MaxBodyBytes, AgentTimeout: cfg.API.AgentTimeout, Now: opts.Now,
 		Extra: opts.Routes, Observe: s.met.ObserveRequest,
@@ -125,6 +126,21 @@ func NewWithStore(cfg Config, st store.Store, log *slog.Logger, opts Options) (*
 		return nil, err
 	}
 	return s, nil
+}
+
+// apiEvents passes the API's events (finished jobs) to the webhooks.
+func apiEvents(e Events) api.Events {
+	if e == nil {
+		return nil
+	}
+	return eventsAdapter{e}
+}
+
+type eventsAdapter struct{ e Events }
+
+func (a eventsAdapter) Emit(ctx context.Context, accountID, eventType, connectionID string, data any) error {
+	_, err := a.e.Emit(ctx, webhooks.Event{AccountID: accountID, Type: eventType, ConnectionID: connectionID, Data: data})
+	return err
 }
 
 // cursorKey returns the key that signs cursors: the configured secret, or a random key

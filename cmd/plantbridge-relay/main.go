@@ -15,6 +15,7 @@ import (
 	"github.com/plantbridge/plantbridge/internal/version"
 	"github.com/plantbridge/plantbridge/relay"
 	"github.com/plantbridge/plantbridge/relay/store"
+	"github.com/plantbridge/plantbridge/relay/webhooks"
 )
 
 const usage = `usage: plantbridge-relay <command> [flags]
@@ -107,7 +108,9 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := relay.NewWithStore(cfg, st, log, relay.Options{})
+	var opts relay.Options
+	relay.Webhooks(cfg, st, log, &opts, webhooks.Options{})
+	srv, err := relay.NewWithStore(cfg, st, log, opts)
 	if err != nil {
 		st.Close()
 		return err

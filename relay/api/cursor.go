@@ -54,8 +54,9 @@ func (c cursorCodec) decode(s, list, q string) (cursor, error) {
 	if !ok {
 		return cursor{}, bad
 	}
-	b, err1 := base64.RawURLEncoding.DecodeString(body)
-	got, err2 := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: a cursor has exactly one spelling, so an edited one is always refused.
+	b, err1 := base64.RawURLEncoding.Strict().DecodeString(body)
+	got, err2 := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err1 != nil || err2 != nil {
 		return cursor{}, bad
 	}

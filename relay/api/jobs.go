@@ -220,7 +220,13 @@ func (a *API) finishJob(ctx context.Context, worker string, j store.Job, status 
 	}
 	a.log.Info("job finished", "job_id", j.ID, "status", done.Status, "succeeded", done.Succeeded, "failed", done.Failed)
 	if a.cfg.Events != nil {
-		if err := a.cfg.Events.Emit(ctx, j.AccountID, "job.completed", j.ConnectionID, jobJSON(done)); err != nil {
+		// The data of a job.completed event (webhooks.JobCompletedData).
+		data := map[string]any{"job_id": done.ID, "model": done.Model, "operation": done.Op, "status": string(done.Status),
+			"total": done.Total, "succeeded": done.Succeeded, "failed": done.Failed, "finished_at": done.FinishedAt}
+		if done.Error != nil {
+			data["error"] = map[string]string{"code": done.Error.Code, "message": done.Error.Message}
+		}
+		if err := a.cfg.Events.Emit(ctx, j.AccountID, "job.completed", j.ConnectionID, data); err != nil {
 			a.log.Warn("job.completed event", "job_id", j.ID, "err", err)
 		}
 	}
