@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/plantbridge/plantbridge/relay/metrics"
 	"github.com/plantbridge/plantbridge/relay/store"
 	"github.com/plantbridge/plantbridge/relay/webhooks"
 )
@@ -20,6 +21,10 @@ func Webhooks(cfg Config, st store.Store, log *slog.Logger, opts *Options, extra
 	if extra.Now == nil {
 		extra.Now = opts.Now
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New()
+	}
+	extra.OnAttempt = opts.Metrics.WebhookAttempt
 	svc := webhooks.New(st, extra)
 	opts.Events = svc
 	opts.Routes = append(opts.Routes, func(mux *http.ServeMux) { webhooks.NewAPI(svc, log).Register(mux) })

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,4 +111,14 @@ func TestEventsFromRealConditions(t *testing.T) {
 		log := tr.must(http.StatusOK, "GET", "/v1/webhooks/"+sub["id"].(string)+"/deliveries", nil)
 		return len(log["results"].([]any)) >= 8
 	})
+	// And counted in the metrics.
+	resp, err := http.Get(tr.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `plantbridge_relay_webhook_attempts_total{outcome="success"}`) {
+		t.Error("/metrics does not count the webhook attempts")
+	}
 }

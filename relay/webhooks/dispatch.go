@@ -245,6 +245,19 @@ func (s *Service) deliver(ctx context.Context, records chan<- recordReq, d store
 			a.NextRetry = &next
 		}
 	}
+	if s.opts.OnAttempt != nil {
+		outcome := "success"
+		switch {
+		case success:
+		case ctx.Err() != nil:
+			outcome = "abandoned"
+		case res.status != 0:
+			outcome = "http_error"
+		default:
+			outcome = "network_error"
+		}
+		s.opts.OnAttempt(outcome, a.Duration)
+	}
 	recorded := make(chan recordRes, 1)
 	records <- recordReq{deliveryID: d.ID, attempt: a, res: recorded}
 	r := <-recorded

@@ -64,6 +64,10 @@ type Options struct {
 	// endpoint (at most Timeout), send (at most Timeout) and record the
 	// attempt. Default 2×Timeout + 30 s; raised to that when lower.
 	LeaseFor time.Duration
+	// OnAttempt, if set, is told about every attempt: its outcome (success,
+	// http_error, network_error or abandoned) and how long it took. The relay's
+	// metrics count them.
+	OnAttempt func(outcome string, d time.Duration)
 	// PollInterval is how often the store is asked for due deliveries when
 	// nothing wakes the dispatcher: retries coming due, and events queued
 	// by other replicas. Default 1 s.
