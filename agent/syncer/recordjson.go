@@ -43,54 +43,72 @@ func (e *recordEncoder) appendRecord(b []byte, r *model.Record) ([]byte, error) 
 	b = append(b, `,"remote_was_deleted":`...)
 	b = strconv.AppendBool(b, r.RemoteWasDeleted)
 	var err error
-	for _, k := range sortedKeysOf(&e.fields, r.Fields, true) {
-		b = append(b, ',')
-		b = appendString(b, k)
-		b = append(b, ':')
-		if b, err = appendValue(b, r.Fields[k]); err != nil {
-			return nil, err
-		}
+	if b, err = appendMembers(b, r.Fields, &e.fields, true); err != nil {
+		return nil, err
 	}
 	if r.CustomFields != nil {
-		b = append(b, `,"custom_fields":`...)
-		if b, err = appendObjectKeys(b, r.CustomFields, sortedKeysOf(&e.custom, r.CustomFields, false)); err != nil {
+		b = append(b, `,"custom_fields":{`...)
+		if b, err = appendMembers(b, r.CustomFields, &e.custom, false); err != nil {
 			return nil, err
 		}
+		b = append(b, '}')
 	}
 	if r.RemoteData != nil {
-		b = append(b, `,"remote_data":`...)
-		if b, err = appendObjectKeys(b, r.RemoteData, sortedKeysOf(&e.remote, r.RemoteData, false)); err != nil {
+		b = append(b, `,"remote_data":{`...)
+		if b, err = appendMembers(b, r.RemoteData, &e.remote, false); err != nil {
 			return nil, err
 		}
+		b = append(b, '}')
 	}
 	return append(b, '}'), nil
 }
 
-// sortedKeysOf returns the keys of m in order, leaving out the common keys when
-// skipCommon is set. When m has exactly the keys of the cached list it returns that
-// list; otherwise it sorts and caches m's keys.
-func sortedKeysOf(cache *[]string, m map[string]any, skipCommon bool) []string {
-	if c := *cache; len(c) == len(m) {
-		same := true
-		for _, k := range c {
-			if _, ok := m[k]; !ok {
-				same = false
-				break
-			}
+// appendMembers writes the members of m in key order, each preceded by a comma when
+// skipCommon is set (they follow the common keys) and separated by commas otherwise,
+// leaving out the common keys when skipCommon is set.
+//
+// When m has exactly the keys of *order it writes in that order, looking each key up
+// once; as the map holds as many keys as the list, finding every one proves the sets
+// equal. Otherwise it sorts m's keys and keeps them in *order for the next record.
+func appendMembers(b []byte, m map[string]any, order *[]string, skipCommon bool) ([]byte, error) {
+	start := len(b)
+	if c := *order; len(c) == len(m) {
+		out, ok, err := appendInOrder(b, m, c, skipCommon)
+		if ok || err != nil {
+			return out, err
 		}
-		if same {
-			return c
-		}
+		b = b[:start]
 	}
-	keys := (*cache)[:0]
+	keys := (*order)[:0]
 	for k := range m {
 		if !skipCommon || !commonKeys[k] {
 			keys = append(keys, k)
 		}
 	}
 	slices.Sort(keys)
-	*cache = keys
-	return keys
+	*order = keys
+	out, _, err := appendInOrder(b, m, keys, skipCommon)
+	return out, err
+}
+
+// appendInOrder writes m's members for keys; ok is false when a key is not in m.
+func appendInOrder(b []byte, m map[string]any, keys []string, leadingComma bool) ([]byte, bool, error) {
+	for i, k := range keys {
+		v, ok := m[k]
+		if !ok {
+			return b, false, nil
+		}
+		if leadingComma || i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		var err error
+		if b, err = appendValue(b, v); err != nil {
+			return nil, true, err
+		}
+	}
+	return b, true, nil
 }
 
 // appendRecord appends the JSON form of r without a cache.

@@ -145,53 +145,131 @@ const (
 )
 
 // Run drains the outbox until ctx ends.
+//
+// Reading the next item and deleting acknowledged ones happen beside the upload, not
+// between two uploads: the relay link is the bottleneck of a large sync and should not
+// wait for the outbox file. A deletion that lags behind its acknowledgment is harmless:
+// after a crash the item is sent again and the relay acknowledges it as a duplicate.
 func (u *Uploader) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	acks := make(chan int64, 64)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		u.deleteAcked(acks)
+	}()
+	defer func() {
+		close(acks)
+		wg.Wait()
+	}()
+	items := make(chan outbox.Item, 1)
+	pctx, stopPrefetch := context.WithCancel(ctx)
+	defer stopPrefetch()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		u.prefetch(pctx, items)
+	}()
+
 	retryB, rejectB := u.cfg.Retry, u.cfg.Rejected
 	for {
-		it, err := u.cfg.Outbox.Next(ctx)
-		if ctx.Err() != nil || errors.Is(err, outbox.ErrClosed) {
+		var it outbox.Item
+		select {
+		case <-ctx.Done():
 			return nil
-		}
-		if err != nil {
-			u.log.Error("read outbox", "err", err)
-			if !u.sleep(ctx, retryB.Next()) {
+		case next, ok := <-items:
+			if !ok {
 				return nil
 			}
-			continue
+			it = next
 		}
-		res, wait, err := u.send(ctx, it)
-		switch res {
-		case acked:
-			if err := u.cfg.Outbox.Ack(it.Seq); err != nil {
-				// The relay has it; a re-send after this changes nothing there.
-				u.log.Error("delete acknowledged item from the outbox", "item_id", it.ID, "err", err)
+		for {
+			res, wait, err := u.send(ctx, it)
+			if res == acked {
+				acks <- it.Seq
+				u.acked(it)
+				retryB.Reset()
+				rejectB.Reset()
+				break
 			}
-			now := time.Now()
-			u.mu.Lock()
-			u.st.Sent++
-			u.st.Records += int64(it.Records)
-			u.st.LastAckAt = &now
-			if u.st.Failures > 0 || u.st.Rejected != nil {
-				u.log.Info("relay takes batches again", "after_failures", u.st.Failures)
-			}
-			u.st.Failures, u.st.LastError, u.st.RetryAt, u.st.Rejected = 0, "", nil, nil
-			u.mu.Unlock()
-			retryB.Reset()
-			rejectB.Reset()
-			continue
-		case retry:
 			if ctx.Err() != nil {
 				return nil
 			}
-			wait = max(wait, retryB.Next())
-		case rejected:
-			wait = rejectB.Next()
-		}
-		u.failed(it, err, wait)
-		if !u.sleep(ctx, wait) {
-			return nil
+			if res == retry {
+				wait = max(wait, retryB.Next())
+			} else {
+				wait = rejectB.Next()
+			}
+			u.failed(it, err, wait)
+			if !u.sleep(ctx, wait) {
+				return nil
+			}
 		}
 	}
+}
+
+// prefetch reads the queue in order into out, one item ahead of the upload.
+func (u *Uploader) prefetch(ctx context.Context, out chan<- outbox.Item) {
+	defer close(out)
+	var last int64
+	b := u.cfg.Retry
+	for {
+		it, err := u.cfg.Outbox.NextAfter(ctx, last)
+		if ctx.Err() != nil || errors.Is(err, outbox.ErrClosed) {
+			return
+		}
+		if err != nil {
+			u.log.Error("read outbox", "err", err)
+			if !u.sleep(ctx, b.Next()) {
+				return
+			}
+			continue
+		}
+		b.Reset()
+		select {
+		case out <- it:
+			last = it.Seq
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// deleteAcked deletes acknowledged items, as many at a time as have gathered, until
+// acks is closed.
+func (u *Uploader) deleteAcked(acks <-chan int64) {
+	for seq := range acks {
+		seqs := []int64{seq}
+	gather:
+		for {
+			select {
+			case s, ok := <-acks:
+				if !ok {
+					break gather
+				}
+				seqs = append(seqs, s)
+			default:
+				break gather
+			}
+		}
+		if err := u.cfg.Outbox.Ack(seqs...); err != nil {
+			// The relay has them; a re-send after this changes nothing there.
+			u.log.Error("delete acknowledged items from the outbox", "items", len(seqs), "err", err)
+		}
+	}
+}
+
+func (u *Uploader) acked(it outbox.Item) {
+	now := time.Now()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.st.Sent++
+	u.st.Records += int64(it.Records)
+	u.st.LastAckAt = &now
+	if u.st.Failures > 0 || u.st.Rejected != nil {
+		u.log.Info("relay takes batches again", "after_failures", u.st.Failures)
+	}
+	u.st.Failures, u.st.LastError, u.st.RetryAt, u.st.Rejected = 0, "", nil, nil
 }
 
 func (u *Uploader) failed(it outbox.Item, err error, wait time.Duration) {

@@ -1,0 +1,299 @@
+// Package syncbench measures the agent's initial sync end to end: a Maximo demo
+// database read by the agent, through its outbox and tunnel, to a receiver in another
+// process. The receiver runs apart so that the process measured is the agent alone.
+package syncbench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/plantbridge/plantbridge/agent"
+	"github.com/plantbridge/plantbridge/connectors"
+	"github.com/plantbridge/plantbridge/connectors/demodb"
+	"github.com/plantbridge/plantbridge/tunnel"
+	"github.com/plantbridge/plantbridge/tunnel/wire"
+)
+
+// receiverEnv makes the test binary act as the receiving relay.
+const receiverEnv = "PLANTBRIDGE_SYNCBENCH_RECEIVER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(receiverEnv) == "1" {
+		runReceiver()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// runReceiver is the relay's side: a tunnel endpoint whose ingest parses each batch (the
+// whole body, so every record is checked to be JSON), applies a batch id once, and
+// counts. It does no more, as it shares this machine's two cores with the agent: the
+// figure is the agent's. GET /count answers the records received.
+func runReceiver() {
+	var rows atomic.Int64
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	ingest := http.NewServeMux()
+	ingest.HandleFunc("POST "+wire.PathBatches, func(w http.ResponseWriter, r *http.Request) {
+		var b wire.Batch
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil || b.BatchID == "" {
+			http.Error(w, fmt.Sprintf("batch: %v", err), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		dup := seen[b.BatchID]
+		seen[b.BatchID] = true
+		mu.Unlock()
+		if !dup {
+			rows.Add(int64(len(b.Records)))
+		}
+		json.NewEncoder(w).Encode(wire.BatchAck{BatchID: b.BatchID, Duplicate: dup, Records: len(b.Records)})
+	})
+	ingest.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	ep := tunnel.NewEndpoint(tunnel.EndpointConfig{Auth: anyAgent{}, Handler: ingest, Logger: slog.New(slog.DiscardHandler)})
+	mux := http.NewServeMux()
+	mux.Handle(tunnel.TunnelPath, ep)
+	mux.HandleFunc("GET /count", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, rows.Load()) })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		os.Exit(1)
+	}
+	fmt.Println(ln.Addr().String())
+	go func() {
+		io.Copy(io.Discard, os.Stdin) // the parent closing stdin ends the child
+		os.Exit(0)
+	}()
+	(&http.Server{Handler: mux}).Serve(ln)
+}
+
+type anyAgent struct{}
+
+func (anyAgent) AuthenticateAgent(context.Context, string, string) error { return nil }
+
+// receiver is the running child.
+type receiver struct {
+	addr  string
+	stdin io.Closer
+	cmd   *exec.Cmd
+}
+
+func startReceiver(b *testing.B) *receiver {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), receiverEnv+"=1")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("receiver: %v", err)
+	}
+	r := &receiver{addr: strings.TrimSpace(line), stdin: stdin, cmd: cmd}
+	b.Cleanup(func() {
+		r.stdin.Close()
+		r.cmd.Wait()
+	})
+	return r
+}
+
+func (r *receiver) count() int64 {
+	resp, err := http.Get("http://" + r.addr + "/count")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	n, _ := strconv.ParseInt(string(b), 10, 64)
+	return n
+}
+
+// plantDB returns a Maximo demo database with rows work orders, made once into a
+// cache directory under os.TempDir keyed by the row count.
+func plantDB(b *testing.B, rows int) string {
+	b.Helper()
+	dir := filepath.Join(os.TempDir(), "plantbridge-bench")
+	path := filepath.Join(dir, fmt.Sprintf("demodb-maximo-%d.db", rows))
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	os.MkdirAll(dir, 0o755)
+	tmp := path + ".tmp"
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(tmp + suffix)
+	}
+	ctx := context.Background()
+	db, err := demodb.Open(ctx, "sqlite", tmp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	err = demodb.CreateAt(ctx, db, "maximo", rows, 1, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), slog.New(slog.DiscardHandler))
+	db.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("made the demo database of %d work orders in %v", rows, time.Since(start).Round(time.Second))
+	if err := os.Rename(tmp, path); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func rss() uint64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// peaks samples this process's RSS and heap until stop is called.
+type peaks struct {
+	rss, heap atomic.Uint64
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+func samplePeaks() *peaks {
+	p := &peaks{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			p.heap.Store(max(p.heap.Load(), ms.HeapInuse))
+			p.rss.Store(max(p.rss.Load(), rss()))
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return p
+}
+
+func (p *peaks) end() (rssMiB, heapMiB float64) {
+	close(p.stop)
+	<-p.done
+	return float64(p.rss.Load()) / (1 << 20), float64(p.heap.Load()) / (1 << 20)
+}
+
+// BenchmarkInitialSync syncs every work order of a Maximo demo database (1,000,000;
+// 100,000 with -short; PLANTBRIDGE_BENCH_ROWS to choose) from SQLite through the
+// agent's scheduler, outbox, uploader and tunnel to a receiver in another process, with
+// the agent's own GC settings. It reports the end-to-end rows/s next to the connector's
+// read+map rate over the same file in the same run, the agent process's CPU time per
+// row, its peak RSS and heap, and the outbox's peak backlog. Targets: 50,000 rows/s end
+// to end, 150 MiB RSS.
+func BenchmarkInitialSync(b *testing.B) {
+	rows := 1_000_000
+	if testing.Short() {
+		rows = 100_000
+	}
+	if v := os.Getenv("PLANTBRIDGE_BENCH_ROWS"); v != "" {
+		rows, _ = strconv.Atoi(v)
+	}
+	path := plantDB(b, rows)
+	agent.TuneRuntime()
+	ctx := context.Background()
+
+	// The ceiling: the connector alone, reading and mapping into nothing.
+	c, err := connectors.Open(ctx, connectors.Config{ConnectionID: "conn_bench", System: "maximo", Driver: "sqlite", DSN: path})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	read := 0
+	if err := c.Read(ctx, connectors.ReadRequest{Model: "work_orders"}, func(bt connectors.Batch) error {
+		read += len(bt.Records)
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	readRate := float64(read) / time.Since(start).Seconds()
+	c.Close()
+	if read != rows {
+		b.Fatalf("connector read %d work orders, want %d", read, rows)
+	}
+
+	recv := startReceiver(b)
+	var synced, cpu time.Duration
+	var peakRSS, peakHeap float64
+	var peakBuffer int64
+	for b.Loop() {
+		// A fresh state directory: an initial sync, nothing buffered.
+		off := time.Duration(0)
+		cfg := agent.Config{Version: 1, StateDir: filepath.Join(b.TempDir(), "state"),
+			Relay:      agent.RelayConfig{URL: "ws://" + recv.addr},
+			Agent:      agent.IdentityConfig{ID: "plant-bench", Secret: "bench-secret", ConnectionID: "conn_bench"},
+			Connection: &agent.ConnectionConfig{System: "maximo", Driver: "sqlite", DSN: path},
+			Sync:       agent.SyncConfig{Models: []string{"work_orders"}, Interval: time.Hour, FullInterval: &off}}
+		a, err := agent.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		if err != nil {
+			b.Fatal(err)
+		}
+		before := recv.count()
+		runtime.GC()
+		p := samplePeaks()
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		start, cpu0 := time.Now(), cpuTime()
+		go func() { done <- a.Run(rctx) }()
+		for recv.count()-before < int64(rows) {
+			time.Sleep(20 * time.Millisecond) // polling interval of the receiver's count
+			peakBuffer = max(peakBuffer, a.Status().Buffer.Bytes)
+		}
+		synced += time.Since(start)
+		cpu += cpuTime() - cpu0
+		r, h := p.end()
+		peakRSS, peakHeap = max(peakRSS, r), max(peakHeap, h)
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	e2e := float64(b.N*rows) / synced.Seconds()
+	b.ReportMetric(e2e, "e2e_rows/s")
+	b.ReportMetric(readRate, "read+map_rows/s")
+	b.ReportMetric(e2e/readRate*100, "%_of_read")
+	b.ReportMetric(peakRSS, "peak_rss_MiB")
+	b.ReportMetric(peakHeap, "peak_heap_MiB")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*rows), "agent_cpu_µs/row")
+	b.ReportMetric(float64(peakBuffer)/(1<<20), "peak_outbox_MiB")
+}
