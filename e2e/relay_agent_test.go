@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -18,10 +19,21 @@ import (
 	"github.com/plantbridge/plantbridge/relay"
 )
 
-// TestRelayAndAgent runs the relay server and a real agent over loopback: a connection
-// is created through the API, the agent enrolls with its token and comes online.
-func TestRelayAndAgent(t *testing.T) {
-	leaktest.Check(t)
+// stack is a relay and a real agent in this process, over loopback, with a demo Maximo
+// plant database on SQLite: a connection created through the API, the agent enrolled
+// with its token.
+type stack struct {
+	t         *testing.T
+	base      string
+	key       string
+	connID    string
+	plantDB   string
+	agentCfg  agent.Config
+	stopAgent func()
+}
+
+func startStack(t *testing.T, rows int) *stack {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := relay.DefaultConfig()
 	cfg.DataDir, cfg.DrainTimeout = dir, 2*time.Second
@@ -41,7 +53,6 @@ func TestRelayAndAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
@@ -51,66 +62,130 @@ func TestRelayAndAgent(t *testing.T) {
 			t.Error(err)
 		}
 	})
-
-	call := func(method, path, key string, body any) (int, map[string]any) {
-		t.Helper()
-		var rd *bytes.Reader
-		if body == nil {
-			rd = bytes.NewReader(nil)
-		} else {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(method, base+path, rd)
-		if key != "" {
-			req.Header.Set("Authorization", "Bearer "+key)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
-	}
-	code, conn := call("POST", "/v1/connections", key, map[string]any{"name": "Bedford", "system": "maximo"})
+	s := &stack{t: t, base: "http://" + ln.Addr().String(), key: key}
+	code, conn := s.call("POST", "/v1/connections", map[string]any{"name": "Bedford", "system": "maximo"})
 	if code != http.StatusCreated {
 		t.Fatalf("create connection: %d %v", code, conn)
 	}
-	connID := conn["id"].(string)
-	code, cred := call("POST", "/v1/agents/enroll", "", map[string]any{"token": conn["enrollment"].(map[string]any)["token"]})
+	s.connID = conn["id"].(string)
+	code, cred := s.callAs("", "POST", "/v1/agents/enroll", map[string]any{"token": conn["enrollment"].(map[string]any)["token"]})
 	if code != http.StatusOK {
 		t.Fatalf("enroll: %d %v", code, cred)
 	}
-
-	plantDB := filepath.Join(dir, "maximo.db")
-	if err := demodb.Run(context.Background(), demodb.Options{System: "maximo", Driver: "sqlite", Rows: 50, Out: plantDB},
+	s.plantDB = filepath.Join(dir, "maximo.db")
+	if err := demodb.Run(context.Background(), demodb.Options{System: "maximo", Driver: "sqlite", Rows: rows, Out: s.plantDB},
 		logtest.New(t)); err != nil {
 		t.Fatal(err)
 	}
-	a, err := agent.New(agent.Config{Version: 1, Relay: agent.RelayConfig{URL: "ws://" + ln.Addr().String()},
-		Agent:      agent.IdentityConfig{ID: cred["agent_id"].(string), Secret: cred["secret"].(string), ConnectionID: connID},
+	s.agentCfg = agent.Config{Version: 1, Relay: agent.RelayConfig{URL: "ws://" + ln.Addr().String()},
+		Agent:      agent.IdentityConfig{ID: cred["agent_id"].(string), Secret: cred["secret"].(string), ConnectionID: s.connID},
 		StateDir:   filepath.Join(dir, "agent-state"),
-		Connection: &agent.ConnectionConfig{System: "maximo", Driver: "sqlite", DSN: plantDB}}, logtest.New(t).With("side", "agent"))
+		Connection: &agent.ConnectionConfig{System: "maximo", Driver: "sqlite", DSN: s.plantDB},
+		Sync:       agent.SyncConfig{Interval: time.Hour},
+		Buffer:     agent.BufferConfig{MaxBytes: 64 << 20},
+	}
+	s.startAgent()
+	return s
+}
+
+// startAgent runs the agent until the test ends or stopAgent is called.
+func (s *stack) startAgent() {
+	t := s.t
+	a, err := agent.New(s.agentCfg, logtest.New(t).With("side", "agent"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	actx, acancel := context.WithCancel(context.Background())
-	agentDone := make(chan struct{})
-	go func() { defer close(agentDone); a.Run(actx) }()
-	defer func() { acancel(); <-agentDone }()
+	done := make(chan struct{})
+	go func() { defer close(done); a.Run(actx) }()
+	stopped := false
+	s.stopAgent = func() {
+		if !stopped {
+			stopped = true
+			acancel()
+			<-done
+		}
+	}
+	t.Cleanup(s.stopAgent)
+}
 
-	deadline := time.Now().Add(10 * time.Second)
+func (s *stack) call(method, path string, body any) (int, map[string]any) {
+	s.t.Helper()
+	return s.callAs(s.key, method, path, body)
+}
+
+func (s *stack) callAs(key, method, path string, body any) (int, map[string]any) {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.base+path, rd)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// waitOnline waits until the connection is online with its agent connected.
+func (s *stack) waitOnline() {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
 	for {
-		_, st := call("GET", "/v1/connections/"+connID+"/status", key, nil)
+		_, st := s.call("GET", "/v1/connections/"+s.connID+"/status", nil)
 		agentInfo, _ := st["agent"].(map[string]any)
 		if st["state"] == "online" && agentInfo["connected"] == true {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("connection not online: %v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// firstSite waits for the first work orders to sync and returns the site of one.
+func (s *stack) firstSite() string {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, page := s.call("GET", "/v1/connections/"+s.connID+"/work_orders?page_size=1", nil)
+		if res, _ := page["results"].([]any); len(res) == 1 {
+			return res[0].(map[string]any)["site_id"].(string)
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatal("no work order synced")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRelayAndAgent: a connection is created through the API, the agent enrolls with its
+// token, comes online and syncs.
+func TestRelayAndAgent(t *testing.T) {
+	leaktest.Check(t)
+	s := startStack(t, 50)
+	s.waitOnline()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, page := s.call("GET", "/v1/connections/"+s.connID+"/work_orders?page_size=1000", nil)
+		if res, _ := page["results"].([]any); code == 200 && len(res) == 50 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("connection not online: %v", st)
+			t.Fatalf("work orders not synced: %d %v", code, page["results"] != nil)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
