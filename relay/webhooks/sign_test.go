@@ -170,6 +170,9 @@ func verifyWithNode(t *testing.T, cases any) []string {
 		_, err = os.Stat(filepath.Join(dir, "node_modules", "standardwebhooks", "package.json"))
 	}
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Node.js standardwebhooks is required under CI: %v (npm ci --prefix relay/webhooks/testdata/node)", err)
+		}
 		t.Logf("not verifying with Node.js standardwebhooks: %v (npm ci --prefix relay/webhooks/testdata/node)", err)
 		return nil
 	}
