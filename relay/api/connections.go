@@ -131,14 +131,18 @@ func (a *API) newEnrollment(r *http.Request, c store.Connection) (EnrollmentJSON
 		Command: "plantbridge-agent enroll --relay " + relayURL(r) + " --token " + plain}, nil
 }
 
-// relayURL is the address agents reach the relay at, as the caller reached it.
+// relayURL is the address agents reach the relay at, as the caller reached it, in the
+// form relay.url takes (wss://, or ws:// for plain HTTP).
 func relayURL(r *http.Request) string {
-	scheme := "https"
+	scheme := "wss"
 	if r.TLS == nil {
-		scheme = "http"
+		scheme = "ws"
 	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
-		scheme = p
+	switch r.Header.Get("X-Forwarded-Proto") {
+	case "https":
+		scheme = "wss"
+	case "http":
+		scheme = "ws"
 	}
 	return scheme + "://" + r.Host
 }
