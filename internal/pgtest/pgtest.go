@@ -69,6 +69,10 @@ type Server struct {
 	logPath string
 	ownDir  bool // Dir was made by this package and is removed by Stop
 
+	// What Up needs to start the same cluster again.
+	binDir, dataDir, sockDir string
+	cred                     *syscall.Credential
+
 	stopOnce sync.Once
 	stopErr  error
 	dbSeq    atomic.Int64
@@ -242,6 +246,31 @@ func (s *Server) stop() error {
 	return fmt.Errorf("postmaster did not stop within %s; killed", stopTimeout)
 }
 
+// Down shuts the server down (fast shutdown) and keeps its cluster, so that Up can
+// start it again: a test sees what clients see when a plant's database is stopped for
+// maintenance. Stop still cleans up afterwards.
+func (s *Server) Down() error {
+	return s.stop()
+}
+
+// Up starts a server stopped by Down again, on the same port and data.
+func (s *Server) Up() error {
+	select {
+	case <-s.exited:
+	default:
+		return errors.New("pgtest: Up: the server is running")
+	}
+	n, err := launch(s.binDir, s.Dir, s.dataDir, s.sockDir, s.cred, s.Port)
+	if err != nil {
+		return err
+	}
+	s.cmd, s.exited = n.cmd, n.exited
+	return nil
+}
+
+// LogPath is the server's log file, which every run of the server appends to.
+func (s *Server) LogPath() string { return s.logPath }
+
 // binariesOrSkip returns the directory of the server binaries or ends tb.
 func binariesOrSkip(tb testing.TB) string {
 	tb.Helper()
@@ -340,7 +369,7 @@ func start(binDir, dir string, ownDir bool) (*Server, error) {
 	// it; retry with a new one rather than fail the test.
 	var lastErr error
 	for range 3 {
-		s, err := launch(binDir, dir, dataDir, sockDir, cred)
+		s, err := launch(binDir, dir, dataDir, sockDir, cred, 0)
 		if err == nil {
 			s.ownDir = ownDir
 			return s, nil
@@ -350,13 +379,18 @@ func start(binDir, dir string, ownDir bool) (*Server, error) {
 	return nil, lastErr
 }
 
-func launch(binDir, dir, dataDir, sockDir string, cred *syscall.Credential) (*Server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+// launch starts postgres on an initialised cluster, on port (0: a free one).
+func launch(binDir, dir, dataDir, sockDir string, cred *syscall.Credential, port int) (*Server, error) {
+	if port == 0 {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		port = p
 	}
 	logPath := filepath.Join(dir, "postgres.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	// Appended to: a server started again by Up keeps the log of its earlier runs.
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open server log: %w", err)
 	}
@@ -395,6 +429,10 @@ func launch(binDir, dir, dataDir, sockDir string, cred *syscall.Credential) (*Se
 		cmd:     cmd,
 		exited:  make(chan struct{}),
 		logPath: logPath,
+		binDir:  binDir,
+		dataDir: dataDir,
+		sockDir: sockDir,
+		cred:    cred,
 	}
 	go func() {
 		s.waitErr = cmd.Wait()

@@ -118,3 +118,40 @@ func TestMissingBinariesSkipOrFailInCI(t *testing.T) {
 		}
 	}
 }
+
+func TestDownUpKeepsDataAndPort(t *testing.T) {
+	s := Start(t)
+	dsn := s.CreateDB(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	exec := func(q string) error {
+		db, err := pgx.Connect(ctx, dsn+"&connect_timeout=2")
+		if err != nil {
+			return err
+		}
+		defer db.Close(ctx)
+		tag, err := db.Exec(ctx, q)
+		if err == nil && tag.RowsAffected() != 1 {
+			err = errors.New(tag.String() + ": want one row")
+		}
+		return err
+	}
+	if err := exec(`CREATE TABLE t (id integer PRIMARY KEY); INSERT INTO t VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Down(); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	if err := exec(`SELECT 1 FROM t`); err == nil {
+		t.Fatal("connected to a server that is down")
+	}
+	if err := s.Up(); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	if err := s.Up(); err == nil {
+		t.Error("Up of a running server succeeded")
+	}
+	if err := exec(`DELETE FROM t WHERE id = 1`); err != nil {
+		t.Errorf("after Up, on the same port: %v", err)
+	}
+}
