@@ -174,6 +174,12 @@ func (a *Agent) servePutMappings(w http.ResponseWriter, r *http.Request) {
 	}
 	a.logFor(r).Info("mapping overrides set", "models", len(o.Models), "custom_models", len(o.CustomModels),
 		"file", a.source.mappingsPath())
+	// Custom models added or removed change what the schedule syncs, at once.
+	if a.scheduler != nil {
+		if c, err := a.source.get(r.Context()); err == nil {
+			a.scheduler.NoteModels(c.Models())
+		}
+	}
 	writeRaw(w, http.StatusOK, doc)
 }
 

@@ -164,3 +164,63 @@ func TestWritesThroughTheAgent(t *testing.T) {
 		t.Errorf("offline write took %v", d)
 	}
 }
+
+// TestMappingsThroughTheAgent changes mappings through the API: the agent validates them
+// against the plant's schema and applies them at once; a rejected document keeps the
+// old mapping and its problems reach the caller; a custom model is synced and served.
+func TestMappingsThroughTheAgent(t *testing.T) {
+	leaktest.Check(t)
+	s := startStack(t, 20)
+	s.waitOnline()
+	c := "/v1/connections/" + s.connID
+
+	// A column that does not exist: refused by the agent with a pointer.
+	code, bad := s.call("PUT", c+"/field-mappings/work_orders", map[string]any{
+		"custom_fields": map[string]any{"crew": map[string]any{"column": "NO_SUCH_COLUMN", "type": "string"}}})
+	if code != 400 || bad["error"].(map[string]any)["code"] != "VALIDATION_FAILED" {
+		t.Fatalf("invalid mapping: %d %v", code, bad)
+	}
+	// A real column: accepted, and the next sync carries the custom field.
+	code, ok := s.call("PUT", c+"/field-mappings/work_orders", map[string]any{
+		"custom_fields": map[string]any{"labor_cost": map[string]any{"column": "ACTLABCOST", "type": "decimal"}}})
+	if code != 200 {
+		t.Fatalf("valid mapping: %d %v", code, ok)
+	}
+	code, doc := s.call("GET", c+"/field-mappings", nil)
+	if code != 200 || doc["models"].(map[string]any)["work_orders"] == nil {
+		t.Fatalf("field-mappings: %d %v", code, doc)
+	}
+
+	// A custom model over a table the profile does not map.
+	code, cm := s.call("PUT", c+"/custom-models/craft_rates", map[string]any{
+		"table": "LABORCRAFTRATE", "key": []string{"LABORCODE", "CRAFT", "ORGID"}, "watermark": map[string]any{"strategy": "row_hash"},
+		"fields": map[string]any{"labor_code": map[string]any{"column": "LABORCODE", "type": "string"},
+			"rate": map[string]any{"column": "RATE", "type": "decimal"}}})
+	if code != 200 {
+		t.Fatalf("custom model: %d %v", code, cm)
+	}
+	if code, _ := s.call("POST", c+"/syncs", map[string]any{"models": []string{"work_orders", "craft_rates"}, "full": true}); code != 202 {
+		t.Fatalf("sync: %d", code)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, rates := s.call("GET", c+"/custom/craft_rates?page_size=1000", nil)
+		_, wos := s.call("GET", c+"/work_orders?page_size=1", nil)
+		res, _ := rates["results"].([]any)
+		wr, _ := wos["results"].([]any)
+		var cf map[string]any
+		if len(wr) == 1 {
+			cf, _ = wr[0].(map[string]any)["custom_fields"].(map[string]any)
+		}
+		if len(res) > 0 && res[0].(map[string]any)["rate"] != nil && cf != nil && cf["labor_cost"] != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("custom model or field not synced: %v / %v", rates, wr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, _ := s.call("GET", c+"/custom/nothing_here", nil); code != 404 {
+		t.Errorf("unknown custom model: %d", code)
+	}
+}

@@ -377,6 +377,10 @@ func (s *Scheduler) probe(ctx context.Context) {
 	s.poke()
 }
 
+// NoteModels updates the models to sync from what the connection serves now: custom
+// models that mapping overrides added or removed.
+func (s *Scheduler) NoteModels(served []string) { s.noteModels(served) }
+
 // noteModels updates the models to sync from what the connection serves now.
 func (s *Scheduler) noteModels(served []string) {
 	s.mu.Lock()
