@@ -800,19 +800,6 @@ func TestPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pdb, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pdb.Close()
-	for _, q := range []string{
-		`CREATE TABLE "SITE" ("SITEID" varchar(8) NOT NULL, "ORGID" varchar(8) NOT NULL)`,
-		`INSERT INTO "SITE" SELECT DISTINCT "SITEID", "ORGID" FROM "LOCATIONS"`,
-	} {
-		if _, err := pdb.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
 	ta := newTestAgent(t, dsn, "", func(c *Config) {
 		c.Connection.Driver = "postgres"
 		c.Passthrough.Enabled = true
