@@ -764,12 +764,13 @@ func (o *Outbox) Ack(seqs ...int64) error {
 // at a time so that an Ack never stalls long.
 func (o *Outbox) shrink() {
 	var free int64
-	if err := o.db.QueryRow(`PRAGMA freelist_count`).Scan(&free); err != nil || free < 4096 {
+	// In pages of 64 KiB: start at 16 MiB free, give back up to 64 MiB at a time.
+	if err := o.db.QueryRow(`PRAGMA freelist_count`).Scan(&free); err != nil || free < 256 {
 		return
 	}
 	o.wmu.Lock()
 	defer o.wmu.Unlock()
-	if _, err := o.db.Exec(`PRAGMA incremental_vacuum(16384)`); err != nil {
+	if _, err := o.db.Exec(`PRAGMA incremental_vacuum(1024)`); err != nil {
 		o.log.Debug("outbox shrink", "err", err)
 	}
 }

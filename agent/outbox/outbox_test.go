@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/plantbridge/plantbridge/internal/leaktest"
@@ -68,8 +69,15 @@ func decodeBatch(t *testing.T, it Item) wire.Batch {
 }
 
 func TestQueueOrderAckAndStats(t *testing.T) {
+	// With the cache, bodies come from memory; without, from the file.
+	for _, cache := range []int64{0, -1} {
+		t.Run(fmt.Sprintf("cache=%d", cache), func(t *testing.T) { testQueueOrderAckAndStats(t, cache) })
+	}
+}
+
+func testQueueOrderAckAndStats(t *testing.T, cache int64) {
 	leaktest.Check(t)
-	ob := open(t, "", Options{})
+	ob := open(t, "", Options{CacheBytes: cache})
 	ctx := context.Background()
 	var ids []string
 	for i := range 3 {
@@ -327,6 +335,62 @@ func TestBufferBound(t *testing.T) {
 	}
 }
 
+// TestReadAheadPacing checks that a writer stops ReadAhead bytes ahead while the
+// uploader acknowledges items, and goes on alone once acknowledgments stop.
+func TestReadAheadPacing(t *testing.T) {
+	leaktest.Check(t)
+	synctest.Test(t, func(t *testing.T) {
+		ob := open(t, "", Options{ReadAhead: 1000, CompressAbove: -1})
+		ctx := context.Background()
+		recs := records("p", 10) // about 400 bytes
+		// No acknowledgment yet: nothing to pace against.
+		for range 4 {
+			if _, err := ob.Put(ctx, Batch{Model: "m", Records: recs, Count: 10}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		it, _, _ := ob.Peek(ctx)
+		ob.Ack(it.Seq)
+		done := make(chan error, 1)
+		go func() {
+			_, err := ob.Put(ctx, Batch{Model: "m", Records: recs, Count: 10})
+			done <- err
+		}()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("writer did not wait for a working uploader: %v", err)
+		default:
+		}
+		if ob.Stats().Full {
+			t.Error("pacing reported as a full buffer")
+		}
+		// An acknowledgment frees space below the read-ahead: the writer goes on.
+		for ob.Stats().Bytes > 500 {
+			it, _, _ := ob.Peek(ctx)
+			ob.Ack(it.Seq)
+		}
+		synctest.Wait()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		// Acknowledgments stop (the relay went away): after two seconds writers fill the
+		// outbox as far as MaxBytes allows.
+		it, _, _ = ob.Peek(ctx)
+		ob.Ack(it.Seq)
+		start := time.Now()
+		for range 10 {
+			if _, err := ob.Put(ctx, Batch{Model: "m", Records: recs, Count: 10}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if waited := time.Since(start); waited < keepingUp || waited > keepingUp+time.Second {
+			t.Errorf("writers waited %v once acknowledgments stopped, want about %v", waited, keepingUp)
+		}
+		ob.Close()
+	})
+}
+
 // TestOversizedBatchFitsAnEmptyQueue checks that a batch larger than the whole limit is
 // taken when the queue is empty, so that it cannot stop the agent for good.
 func TestOversizedBatchFitsAnEmptyQueue(t *testing.T) {
@@ -341,7 +405,8 @@ func TestOversizedBatchFitsAnEmptyQueue(t *testing.T) {
 
 func TestCompressedBacklog(t *testing.T) {
 	leaktest.Check(t)
-	ob := open(t, "", Options{CompressAbove: 1})
+	// No cache, so the compressed body is read back and inflated.
+	ob := open(t, "", Options{CompressAbove: 1, CacheBytes: -1})
 	ctx := context.Background()
 	recs := records("c", 200)
 	ob.Put(ctx, Batch{Model: "m", Records: recs, Count: 200}) // stored as is: the queue was empty
