@@ -192,8 +192,8 @@ func rss() (total, anon uint64) {
 // peaks samples this process's RSS and heap until stop is called.
 type peaks struct {
 	rss, anon, heap atomic.Uint64
-	stop      chan struct{}
-	done      chan struct{}
+	stop            chan struct{}
+	done            chan struct{}
 }
 
 func samplePeaks() *peaks {
