@@ -45,7 +45,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./tunnel/
 	$(GO) test -run '^$$' -bench ReadMaximoWorkOrders -benchtime 1x -count 1 -timeout 30m ./connectors/
 	GOGC=400 GOMEMLIMIT=64MiB $(GO) test -run '^$$' -bench ReadMaximoWorkOrders -benchtime 1x -count 1 -timeout 30m ./connectors/
-	$(GO) test -run '^$$' -bench InitialSync -benchtime 1x -count 1 -timeout 30m ./agent/internal/syncbench/
+	$(GO) test -run '^$$' -bench 'InitialSync|DrainBacklog' -benchtime 1x -count 1 -timeout 30m ./agent/internal/syncbench/
 	$(GO) test -run '^$$' -bench 'AppendRecord|PutPeekAck' -benchtime 2s -count 1 -timeout 30m ./agent/syncer/ ./agent/outbox/
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 -timeout 30m ./relay/store/
 	$(GO) test -run '^$$' -bench Delivery -benchtime 1x -count 1 -timeout 30m ./relay/webhooks/

@@ -309,3 +309,73 @@ func BenchmarkInitialSync(b *testing.B) {
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*rows), "agent_cpu_µs/row")
 	b.ReportMetric(float64(peakBuffer)/(1<<20), "peak_outbox_MiB")
 }
+
+// BenchmarkDrainBacklog measures how fast the agent empties a backlog after the relay
+// returns: it syncs every work order of the demo database (as BenchmarkInitialSync)
+// while the relay is unreachable, so that they all wait in the outbox (compressed, as
+// a backlog is), then restarts the agent pointed at the receiver and times the drain.
+func BenchmarkDrainBacklog(b *testing.B) {
+	rows := 1_000_000
+	if testing.Short() {
+		rows = 100_000
+	}
+	if v := os.Getenv("PLANTBRIDGE_BENCH_ROWS"); v != "" {
+		rows, _ = strconv.Atoi(v)
+	}
+	path := plantDB(b, rows)
+	agent.TuneRuntime()
+	recv := startReceiver(b)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	var drained time.Duration
+	var backlog int64
+	for b.Loop() {
+		off := time.Duration(0)
+		cfg := agent.Config{Version: 1, StateDir: filepath.Join(b.TempDir(), "state"),
+			// Nothing listens on port 1: the relay is away.
+			Relay:      agent.RelayConfig{URL: "ws://127.0.0.1:1"},
+			Agent:      agent.IdentityConfig{ID: "plant-bench", Secret: "bench-secret", ConnectionID: "conn_bench"},
+			Connection: &agent.ConnectionConfig{System: "maximo", Driver: "sqlite", DSN: path},
+			Sync:       agent.SyncConfig{Models: []string{"work_orders"}, Interval: time.Hour, FullInterval: &off},
+			Buffer:     agent.BufferConfig{MaxBytes: 4 << 30}}
+		a, err := agent.New(cfg, log)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		for {
+			st := a.Status()
+			if len(st.Models) == 1 && st.Models[0].Status == wire.SyncDone {
+				backlog = st.Buffer.Bytes
+				break
+			}
+			time.Sleep(50 * time.Millisecond) // polling interval of the agent's status
+		}
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+
+		cfg.Relay.URL = "ws://" + recv.addr
+		a, err = agent.New(cfg, log)
+		if err != nil {
+			b.Fatal(err)
+		}
+		before := recv.count()
+		ctx, cancel = context.WithCancel(context.Background())
+		start := time.Now()
+		go func() { done <- a.Run(ctx) }()
+		for recv.count()-before < int64(rows) {
+			time.Sleep(20 * time.Millisecond) // polling interval of the receiver's count
+		}
+		drained += time.Since(start)
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*rows)/drained.Seconds(), "drain_rows/s")
+	b.ReportMetric(float64(backlog)/(1<<20), "backlog_MiB")
+	b.ReportMetric(float64(backlog)/float64(rows), "bytes/row_buffered")
+}
