@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package syncbench measures the agent's initial sync end to end: a Maximo demo
 // database read by the agent, through its outbox and tunnel, to a receiver in another
 // process. The receiver runs apart so that the process measured is the agent alone.
