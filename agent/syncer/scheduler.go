@@ -39,10 +39,12 @@ const (
 	DefaultParallel = 2
 	// MaxRetryDelay caps the backoff of a failing database or model.
 	MaxRetryDelay = 5 * time.Minute
-	// authRetryDelay is the least wait after the database refused the login: a
-	// password is not fixed within seconds, and every failed login counts towards the
-	// account's lockout.
-	authRetryDelay = time.Minute
+	// authRetryDelay is the least wait after the database refused the login, doubling
+	// with each refusal in a row up to maxAuthRetryDelay: a password is not fixed
+	// within seconds, and every failed login counts towards the account's lockout
+	// (Oracle's default profile locks an account after 10). A manual sync tries at once.
+	authRetryDelay    = time.Minute
+	maxAuthRetryDelay = 15 * time.Minute
 	// breakerThreshold is the number of consecutive database failures that opens the
 	// circuit (a refused login opens it at once).
 	breakerThreshold = 3
@@ -147,6 +149,7 @@ type modelRun struct {
 type breaker struct {
 	state     string
 	failures  int // consecutive database failures
+	refusals  int // consecutive refused logins among them
 	openUntil time.Time
 	probe     bool // the half-open probe is under way
 	backoff   tunnel.Backoff
@@ -608,9 +611,15 @@ func (s *Scheduler) succeedLocked(now time.Time) {
 	if s.br.state != CircuitClosed {
 		s.log.Info("database circuit closed: the database answers again")
 	}
-	s.br.state, s.br.failures, s.br.probe = CircuitClosed, 0, false
+	s.br.state, s.br.failures, s.br.refusals, s.br.probe = CircuitClosed, 0, 0, false
 	s.br.backoff.Reset()
 	s.dbState, s.dbErr, s.dbChecked = wire.DBReachable, nil, now
+}
+
+// authDelayLocked is the wait after the latest of br.refusals refused logins in a row.
+func (s *Scheduler) authDelayLocked() time.Duration {
+	n := min(max(s.br.refusals-1, 0), 10)
+	return min(authRetryDelay<<n, maxAuthRetryDelay)
 }
 
 // finishFailure records a failed run of m (nil for a probe) and schedules the retry.
@@ -638,11 +647,16 @@ func (s *Scheduler) finishFailure(before wire.DatabaseStatus, m *modelRun, err e
 	var retry time.Time
 	if dbWide {
 		br.failures++
+		if class == connectors.AuthFailed {
+			br.refusals++
+		} else {
+			br.refusals = 0
+		}
 		s.dbState, s.dbErr, s.dbChecked = dbStateOf(class), werr, now
 		if br.state == CircuitHalfOpen || class == connectors.AuthFailed || br.failures >= breakerThreshold {
 			d := br.backoff.Next()
 			if class == connectors.AuthFailed {
-				d = max(d, authRetryDelay)
+				d = max(d, s.authDelayLocked())
 			}
 			if br.state != CircuitOpen {
 				s.log.Warn("database circuit open: syncs rest the database", "state", s.dbState, "retry_in", d.Round(time.Second))
@@ -658,7 +672,7 @@ func (s *Scheduler) finishFailure(before wire.DatabaseStatus, m *modelRun, err e
 		if br.state != CircuitClosed {
 			s.log.Info("database circuit closed: the database answers again")
 		}
-		br.state, br.failures, br.probe = CircuitClosed, 0, false
+		br.state, br.failures, br.refusals, br.probe = CircuitClosed, 0, 0, false
 		br.backoff.Reset()
 		s.dbState, s.dbErr, s.dbChecked = wire.DBReachable, nil, now
 	}

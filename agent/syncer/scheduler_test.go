@@ -482,8 +482,9 @@ func TestSchedulerCircuitBreaker(t *testing.T) {
 }
 
 // TestSchedulerAuthFailed has the database refuse the login: the circuit opens at once,
-// attempts stay at least a minute apart, the connector is reopened (not reused), and a
-// manual sync after the password is fixed recovers without a restart.
+// attempts start a minute apart and slow down to one every 15 minutes (so an account
+// with a lockout after 10 failures takes hours to lock), the connector is reopened (not
+// reused), and a manual sync after the password is fixed recovers without a restart.
 func TestSchedulerAuthFailed(t *testing.T) {
 	leaktest.Check(t)
 	synctest.Test(t, func(t *testing.T) {
@@ -501,16 +502,21 @@ func TestSchedulerAuthFailed(t *testing.T) {
 				t.Errorf("%d connector resets, want 1 (a refused login must not keep the handle)", db.resets)
 			}
 		})
-		time.Sleep(20 * time.Minute)
+		time.Sleep(2 * time.Hour)
 		synctest.Wait()
 		reads := db.readsOf("work_orders")
+		var gaps []time.Duration
 		for i := 1; i < len(reads); i++ {
-			if gap := reads[i].at.Sub(reads[i-1].at); gap < time.Minute {
-				t.Errorf("logins %v apart after a refused one", gap)
+			gaps = append(gaps, reads[i].at.Sub(reads[i-1].at).Truncate(time.Minute))
+		}
+		// 1, 2, 4, 8 minutes (the breaker's own backoff may add to one), then 15.
+		for i, want := range []time.Duration{1, 2, 4, 8, 15, 15, 15} {
+			if i >= len(gaps) || gaps[i] < want*time.Minute || gaps[i] > 15*time.Minute {
+				t.Fatalf("logins after a refused one came %v apart, want at least %v", gaps, []int{1, 2, 4, 8, 15, 15, 15})
 			}
 		}
 		if len(reads) > 12 {
-			t.Errorf("%d logins in 20 minutes", len(reads))
+			t.Errorf("%d logins in 2 hours", len(reads))
 		}
 
 		db.set(func(db *fakeDB) { delete(db.readErr, "work_orders") })
