@@ -90,6 +90,14 @@ type ConnectionConfig struct {
 	DSN string `yaml:"dsn"`
 	// DSNFile is a file holding the DSN. Default: none.
 	DSNFile string `yaml:"dsn_file"`
+
+	// dsnFilePath is DSNFile resolved against the config file's directory, read again
+	// each time the database is opened, so that plant IT can fix a password without
+	// restarting the agent.
+	dsnFilePath string
+	// configFile is the file this section came from; relative SQLite paths are
+	// relative to it.
+	configFile string
 	// Timezone is the IANA zone of the database's local times. Default UTC.
 	Timezone string `yaml:"timezone"`
 }
@@ -468,7 +476,8 @@ func (c *ConnectionConfig) resolve(p *problems) {
 	case os.Getenv("PLANTBRIDGE_DB_DSN") != "":
 		c.DSN = os.Getenv("PLANTBRIDGE_DB_DSN")
 	case c.DSNFile != "":
-		b, err := os.ReadFile(relativeTo(p.file, c.DSNFile))
+		c.dsnFilePath, c.configFile = relativeTo(p.file, c.DSNFile), p.file
+		b, err := os.ReadFile(c.dsnFilePath)
 		if err != nil {
 			p.add(key{"connection", "dsn_file"}, "%v", err)
 		}
@@ -479,6 +488,25 @@ func (c *ConnectionConfig) resolve(p *problems) {
 	if c.Driver == "sqlite" && c.DSN != "" && !strings.HasPrefix(c.DSN, "file:") {
 		c.DSN = relativeTo(p.file, c.DSN)
 	}
+}
+
+// CurrentDSN returns the DSN as it is now: PLANTBRIDGE_DB_DSN, else the DSN file read
+// again, else the DSN of the config file. A DSN file that cannot be read now gives the
+// DSN it held when the config was loaded.
+func (c *ConnectionConfig) CurrentDSN() string {
+	if v := os.Getenv("PLANTBRIDGE_DB_DSN"); v != "" {
+		return v
+	}
+	if c.dsnFilePath != "" {
+		if b, err := os.ReadFile(c.dsnFilePath); err == nil && strings.TrimSpace(string(b)) != "" {
+			dsn := strings.TrimSpace(string(b))
+			if c.Driver == "sqlite" && !strings.HasPrefix(dsn, "file:") {
+				dsn = relativeTo(c.configFile, dsn)
+			}
+			return dsn
+		}
+	}
+	return c.DSN
 }
 
 // relativeTo resolves a path named in the config file relative to the file.

@@ -79,9 +79,10 @@ func (s *source) getLocked(ctx context.Context) (connectors.Connector, error) {
 		ConnectionID: s.agentID,
 		System:       s.cfg.System,
 		Driver:       s.cfg.Driver,
-		DSN:          s.cfg.DSN,
-		Location:     s.cfg.Location(),
-		Logger:       s.log,
+		// Read again on every open: a fixed password takes effect on the next retry.
+		DSN:      s.cfg.CurrentDSN(),
+		Location: s.cfg.Location(),
+		Logger:   s.log,
 	})
 	if err != nil {
 		return nil, err
