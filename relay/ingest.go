@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/plantbridge/plantbridge/connectors/model"
+	"github.com/plantbridge/plantbridge/internal/jsonobj"
 	"github.com/plantbridge/plantbridge/relay/metrics"
 	"github.com/plantbridge/plantbridge/relay/store"
 	"github.com/plantbridge/plantbridge/relay/webhooks"
@@ -105,23 +107,24 @@ func (in *ingest) batches(w http.ResponseWriter, r *http.Request) {
 		agentError(w, http.StatusBadRequest, "INVALID_REQUEST", "full_sync_done needs full_sync_id")
 		return
 	}
-	recs := make([]model.Record, len(b.Records))
+	recs := make([]store.EncodedRecord, len(b.Records))
 	for i, raw := range b.Records {
-		recs[i].Model = b.Model
-		if err := json.Unmarshal(raw, &recs[i]); err != nil {
+		rec, err := encodedRecord(raw)
+		if err != nil {
 			agentError(w, http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("records[%d]: %v", i, err))
 			return
 		}
 		// Ids derive from the connection: a record id from another connection means an
 		// agent configured for something else, which must not land here.
-		if recs[i].RemoteID == "" || recs[i].ID != model.RecordID(c.ID, b.Model, recs[i].RemoteID) {
+		if rec.ID != model.RecordID(c.ID, b.Model, rec.RemoteID) {
 			agentError(w, http.StatusBadRequest, "INVALID_REQUEST",
 				fmt.Sprintf("records[%d]: id does not belong to connection %s (is the agent enrolled for this connection?)", i, c.ID))
 			return
 		}
+		recs[i] = rec
 	}
 	ctx := r.Context()
-	res, err := in.store.ApplyBatch(ctx, c.ID, b.BatchID, b.Model, recs, store.ApplyOptions{FullSyncID: b.FullSyncID})
+	res, err := in.store.ApplyEncodedBatch(ctx, c.ID, b.BatchID, b.Model, recs, store.ApplyOptions{FullSyncID: b.FullSyncID})
 	if err != nil {
 		in.log.Warn("apply batch", "connection_id", c.ID, "batch_id", b.BatchID, "model", b.Model, "err", err)
 		agentError(w, http.StatusServiceUnavailable, "INTERNAL", "the relay could not store the batch; retry")
@@ -205,6 +208,82 @@ func timeOr(t *time.Time, def time.Time) time.Time {
 		return def.UTC()
 	}
 	return t.UTC()
+}
+
+// encodedRecord takes a record as the agent wrote it (model.Record's flat JSON) into
+// the form the store keeps, without decoding it: the relay's own members are set to
+// their empty values, and everything else is kept byte for byte.
+func encodedRecord(raw []byte) (store.EncodedRecord, error) {
+	var rec store.EncodedRecord
+	if !json.Valid(raw) {
+		return rec, errors.New("not valid JSON")
+	}
+	members, err := jsonobj.Members(raw)
+	if err != nil {
+		return rec, err
+	}
+	clean := true
+	for _, m := range members {
+		switch string(m.Key) {
+		case "id":
+			rec.ID, _ = jsonString(m.Val)
+		case "remote_id":
+			rec.RemoteID, _ = jsonString(m.Val)
+		case "remote_was_deleted":
+			switch string(m.Val) {
+			case "true":
+				rec.Deleted, clean = true, false
+			case "false":
+			default:
+				return rec, errors.New("remote_was_deleted must be true or false")
+			}
+		case "created_at", "modified_at":
+			clean = clean && string(m.Val) == "null"
+		}
+	}
+	if rec.ID == "" || rec.RemoteID == "" {
+		return rec, errors.New("id and remote_id are required strings")
+	}
+	rec.Body = raw
+	if !clean {
+		var buf bytes.Buffer
+		buf.Grow(len(raw))
+		buf.WriteByte('{')
+		for i, m := range members {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			buf.WriteByte('"')
+			buf.Write(m.Key)
+			buf.WriteString(`":`)
+			switch string(m.Key) {
+			case "created_at", "modified_at":
+				buf.WriteString("null")
+			case "remote_was_deleted":
+				buf.WriteString("false")
+			default:
+				buf.Write(m.Val)
+			}
+		}
+		buf.WriteByte('}')
+		rec.Body = buf.Bytes()
+	}
+	return rec, nil
+}
+
+// jsonString returns the value of a JSON string.
+func jsonString(v []byte) (string, bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	if !bytes.ContainsRune(v, '\\') {
+		return string(v[1 : len(v)-1]), true
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return "", false
+	}
+	return s, true
 }
 
 // status takes an agent's status report.

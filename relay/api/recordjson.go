@@ -2,8 +2,9 @@ package api
 
 import (
 	"bytes"
-	"errors"
 	"time"
+
+	"github.com/plantbridge/plantbridge/internal/jsonobj"
 
 	"github.com/plantbridge/plantbridge/relay/store"
 )
@@ -13,7 +14,7 @@ import (
 // created_at, modified_at and remote_was_deleted are put in their places and
 // remote_data is dropped unless asked for. Member order is kept.
 func recordJSON(buf *bytes.Buffer, r store.StoredRecord, includeRemote bool) error {
-	members, err := topLevelMembers(r.Body)
+	members, err := jsonobj.Members(r.Body)
 	if err != nil {
 		return err
 	}
@@ -31,7 +32,7 @@ func recordJSON(buf *bytes.Buffer, r store.StoredRecord, includeRemote bool) err
 	}
 	seen := 0
 	for _, m := range members {
-		switch string(m.key) {
+		switch string(m.Key) {
 		case "created_at":
 			put("created_at", timeJSON(r.CreatedAt))
 			seen |= 1
@@ -43,10 +44,10 @@ func recordJSON(buf *bytes.Buffer, r store.StoredRecord, includeRemote bool) err
 			seen |= 4
 		case "remote_data":
 			if includeRemote {
-				put("remote_data", m.val)
+				put("remote_data", m.Val)
 			}
 		default:
-			put(string(m.key), m.val)
+			put(string(m.Key), m.Val)
 		}
 	}
 	if seen&1 == 0 {
@@ -65,9 +66,9 @@ func recordJSON(buf *bytes.Buffer, r store.StoredRecord, includeRemote bool) err
 	return nil
 }
 
-func hasKey(ms []member, k string) bool {
+func hasKey(ms []jsonobj.Member, k string) bool {
 	for _, m := range ms {
-		if string(m.key) == k {
+		if string(m.Key) == k {
 			return true
 		}
 	}
@@ -86,101 +87,4 @@ func boolJSON(b bool) []byte {
 		return []byte("true")
 	}
 	return []byte("false")
-}
-
-// member is one top-level member of a JSON object: its key (unescaped only when it
-// has no escapes, which the record encoder never writes for its keys) and raw value.
-type member struct {
-	key, val []byte
-}
-
-var errNotObject = errors.New("stored record is not a JSON object")
-
-// topLevelMembers splits a JSON object into its members. It trusts the input to be
-// valid JSON (the store wrote it) and only tracks strings and nesting.
-func topLevelMembers(b []byte) ([]member, error) {
-	b = bytes.TrimSpace(b)
-	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
-		return nil, errNotObject
-	}
-	var out []member
-	i := 1
-	skipSpace := func() {
-		for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
-			i++
-		}
-	}
-	scanString := func() (int, error) { // i at opening quote; returns index after closing quote
-		j := i + 1
-		for j < len(b) {
-			switch b[j] {
-			case '\\':
-				j += 2
-				continue
-			case '"':
-				return j + 1, nil
-			}
-			j++
-		}
-		return 0, errNotObject
-	}
-	for {
-		skipSpace()
-		if i >= len(b)-1 {
-			return out, nil
-		}
-		if b[i] == ',' {
-			i++
-			skipSpace()
-		}
-		if b[i] != '"' {
-			return nil, errNotObject
-		}
-		end, err := scanString()
-		if err != nil {
-			return nil, err
-		}
-		key := b[i+1 : end-1]
-		i = end
-		skipSpace()
-		if i >= len(b) || b[i] != ':' {
-			return nil, errNotObject
-		}
-		i++
-		skipSpace()
-		start := i
-		depth := 0
-	value:
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				end, err := scanString()
-				if err != nil {
-					return nil, err
-				}
-				i = end
-				if depth == 0 {
-					break value
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth == 0 { // the object's own closing brace
-					break value
-				}
-				depth--
-				if depth == 0 {
-					i++
-					break value
-				}
-			case ',':
-				if depth == 0 {
-					break value
-				}
-			}
-			i++
-		}
-		out = append(out, member{key: key, val: bytes.TrimSpace(b[start:i])})
-	}
 }

@@ -177,20 +177,55 @@ func (s *sqlStore) setClock(ctx context.Context, tx *sql.Tx, connectionID string
 	return err
 }
 
+// EncodedRecord is a record already in its stored form, for ApplyEncodedBatch.
+type EncodedRecord struct {
+	ID, RemoteID string
+	// Deleted is the record's remote_was_deleted.
+	Deleted bool
+	// Body is the record's flat JSON as model.Record.MarshalJSON writes it for a
+	// record whose created_at and modified_at are zero and remote_was_deleted false.
+	Body []byte
+}
+
 // ApplyBatch implements Store.
 func (s *sqlStore) ApplyBatch(ctx context.Context, connectionID, batchID, modelName string, recs []model.Record, opts ApplyOptions) (BatchResult, error) {
+	rows, err := prepareRecords(connectionID, modelName, recs)
+	if err != nil {
+		return BatchResult{}, fmt.Errorf("apply batch: %w", err)
+	}
+	return s.applyRows(ctx, connectionID, batchID, modelName, rows, opts)
+}
+
+// ApplyEncodedBatch implements Store.
+func (s *sqlStore) ApplyEncodedBatch(ctx context.Context, connectionID, batchID, modelName string, recs []EncodedRecord, opts ApplyOptions) (BatchResult, error) {
+	rows := make([]recordRow, 0, len(recs))
+	at := make(map[string]int, len(recs))
+	for _, r := range recs {
+		if r.ID == "" || r.RemoteID == "" || len(r.Body) == 0 {
+			return BatchResult{}, fmt.Errorf("apply batch: %w: record without id, remote_id or body", ErrInvalid)
+		}
+		sum := sha256.Sum256(r.Body)
+		row := recordRow{id: r.ID, remoteID: r.RemoteID, body: string(r.Body), hash: sum[:], deleted: r.Deleted}
+		if i, ok := at[r.ID]; ok {
+			rows[i] = row // the later read of a row wins, as it would in two batches
+			continue
+		}
+		at[r.ID] = len(rows)
+		rows = append(rows, row)
+	}
+	return s.applyRows(ctx, connectionID, batchID, modelName, rows, opts)
+}
+
+// applyRows stores a prepared batch; see ApplyBatch.
+func (s *sqlStore) applyRows(ctx context.Context, connectionID, batchID, modelName string, rows []recordRow, opts ApplyOptions) (BatchResult, error) {
 	if err := validName("batch id", batchID); err != nil {
 		return BatchResult{}, fmt.Errorf("apply batch: %w", err)
 	}
 	if err := validName("model", modelName); err != nil {
 		return BatchResult{}, fmt.Errorf("apply batch: %w", err)
 	}
-	rows, err := prepareRecords(connectionID, modelName, recs)
-	if err != nil {
-		return BatchResult{}, fmt.Errorf("apply batch: %w", err)
-	}
 	res := BatchResult{BatchID: batchID, Records: len(rows)}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		ts, err := s.lockClock(ctx, tx, connectionID)
 		if err != nil {
 			return err

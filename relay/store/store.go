@@ -150,6 +150,9 @@ type Store interface {
 	// than every modified_at the connection had before; unchanged records
 	// keep theirs. Records with RemoteWasDeleted are soft deletes.
 	ApplyBatch(ctx context.Context, connectionID, batchID, modelName string, records []model.Record, opts ApplyOptions) (BatchResult, error)
+	// ApplyEncodedBatch is ApplyBatch for records already encoded in their stored
+	// form, as agents send them: the relay stores them without decoding.
+	ApplyEncodedBatch(ctx context.Context, connectionID, batchID, modelName string, records []EncodedRecord, opts ApplyOptions) (BatchResult, error)
 	// StartFullSync registers the start of a full re-sync. ApplyBatch with
 	// ApplyOptions.FullSyncID does this implicitly; call it first when the
 	// re-sync may send no batch at all (an emptied source table).
