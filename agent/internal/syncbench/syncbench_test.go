@@ -29,6 +29,8 @@ import (
 	"github.com/plantbridge/plantbridge/agent"
 	"github.com/plantbridge/plantbridge/connectors"
 	"github.com/plantbridge/plantbridge/connectors/demodb"
+	"github.com/plantbridge/plantbridge/relay"
+	"github.com/plantbridge/plantbridge/relay/store"
 	"github.com/plantbridge/plantbridge/tunnel"
 	"github.com/plantbridge/plantbridge/tunnel/wire"
 )
@@ -37,8 +39,12 @@ import (
 const receiverEnv = "PLANTBRIDGE_SYNCBENCH_RECEIVER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(receiverEnv) == "1" {
+	switch os.Getenv(receiverEnv) {
+	case "1":
 		runReceiver()
+		return
+	case "relay":
+		runRelay()
 		return
 	}
 	os.Exit(m.Run())
@@ -88,21 +94,93 @@ func runReceiver() {
 	(&http.Server{Handler: mux}).Serve(ln)
 }
 
+// runRelay is the whole relay as the receiving side: its SQLite store in a temp dir,
+// a connection enrolled for the agent, ingest into the store. It prints its address and
+// the agent's credential; GET /count answers the records the relay stored, from its
+// metrics.
+func runRelay() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "syncbench-relay-")
+	if err != nil {
+		os.Exit(1)
+	}
+	defer os.RemoveAll(dir)
+	cfg := relay.DefaultConfig()
+	cfg.DataDir = dir
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	st, err := relay.OpenStore(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	acct, _ := st.CreateAccount(ctx, "bench")
+	conn, _ := st.CreateConnection(ctx, acct.ID, store.NewConnection{Name: "plant", System: "maximo"})
+	_, token, _ := st.CreateEnrollmentToken(ctx, acct.ID, conn.ID, time.Hour)
+	cred, err := st.RedeemEnrollmentToken(ctx, token)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	srv, err := relay.NewWithStore(cfg, st, log, relay.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		os.Exit(1)
+	}
+	addr := ln.Addr().String()
+	mux := http.NewServeMux()
+	mux.Handle("/", srv.Handler())
+	mux.HandleFunc("GET /count", func(w http.ResponseWriter, r *http.Request) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			fmt.Fprint(w, 0)
+			return
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), `plantbridge_relay_ingest_records_total{model="work_orders"} `); ok {
+				f, _ := strconv.ParseFloat(rest, 64)
+				fmt.Fprint(w, int64(f))
+				return
+			}
+		}
+		fmt.Fprint(w, 0)
+	})
+	fmt.Println(addr, cred.AgentID, cred.Secret, cred.ConnectionID)
+	runCtx, cancel := context.WithCancel(ctx)
+	go func() {
+		io.Copy(io.Discard, os.Stdin) // the parent closing stdin ends the child
+		cancel()
+	}()
+	hs := &http.Server{Handler: mux}
+	go func() { <-runCtx.Done(); hs.Close() }()
+	hs.Serve(ln)
+	st.Close()
+}
+
 type anyAgent struct{}
 
 func (anyAgent) AuthenticateAgent(context.Context, string, string) error { return nil }
 
-// receiver is the running child.
+// receiver is the running child, and the credential the agent uses with it.
 type receiver struct {
 	addr  string
 	stdin io.Closer
 	cmd   *exec.Cmd
+	// agentID, secret and connID identify the agent to a relay receiver.
+	agentID, secret, connID string
 }
 
-func startReceiver(b *testing.B) *receiver {
+// startReceiver starts the receiving side: kind "1" parses batches only, "relay" is
+// the whole relay storing them.
+func startReceiver(b *testing.B, kind string) *receiver {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), receiverEnv+"=1")
+	cmd.Env = append(os.Environ(), receiverEnv+"="+kind)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -113,7 +191,14 @@ func startReceiver(b *testing.B) *receiver {
 	if err != nil {
 		b.Fatalf("receiver: %v", err)
 	}
-	r := &receiver{addr: strings.TrimSpace(line), stdin: stdin, cmd: cmd}
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		b.Fatalf("receiver printed %q", line)
+	}
+	r := &receiver{addr: f[0], stdin: stdin, cmd: cmd, agentID: "plant-bench", secret: "bench-secret", connID: "conn_bench"}
+	if len(f) == 4 {
+		r.agentID, r.secret, r.connID = f[1], f[2], f[3]
+	}
 	b.Cleanup(func() {
 		r.stdin.Close()
 		r.cmd.Wait()
@@ -235,6 +320,13 @@ func (p *peaks) end() (rssMiB, anonMiB, heapMiB float64) {
 // row, its peak RSS and heap, and the outbox's peak backlog. Targets: 50,000 rows/s end
 // to end, 150 MiB RSS.
 func BenchmarkInitialSync(b *testing.B) {
+	// receiver=parse isolates the agent; receiver=relay is the whole path into the
+	// relay's SQLite store, both on this machine's two cores.
+	b.Run("receiver=parse", func(b *testing.B) { benchInitialSync(b, "1") })
+	b.Run("receiver=relay", func(b *testing.B) { benchInitialSync(b, "relay") })
+}
+
+func benchInitialSync(b *testing.B, kind string) {
 	rows := 1_000_000
 	if testing.Short() {
 		rows = 100_000
@@ -265,7 +357,7 @@ func BenchmarkInitialSync(b *testing.B) {
 		b.Fatalf("connector read %d work orders, want %d", read, rows)
 	}
 
-	recv := startReceiver(b)
+	recv := startReceiver(b, kind)
 	var synced, cpu time.Duration
 	var peakRSS, peakAnon, peakHeap float64
 	var peakBuffer int64
@@ -274,7 +366,7 @@ func BenchmarkInitialSync(b *testing.B) {
 		off := time.Duration(0)
 		cfg := agent.Config{Version: 1, StateDir: filepath.Join(b.TempDir(), "state"),
 			Relay:      agent.RelayConfig{URL: "ws://" + recv.addr},
-			Agent:      agent.IdentityConfig{ID: "plant-bench", Secret: "bench-secret", ConnectionID: "conn_bench"},
+			Agent:      agent.IdentityConfig{ID: recv.agentID, Secret: recv.secret, ConnectionID: recv.connID},
 			Connection: &agent.ConnectionConfig{System: "maximo", Driver: "sqlite", DSN: path},
 			Sync:       agent.SyncConfig{Models: []string{"work_orders"}, Interval: time.Hour, FullInterval: &off}}
 		a, err := agent.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
@@ -326,7 +418,7 @@ func BenchmarkDrainBacklog(b *testing.B) {
 	}
 	path := plantDB(b, rows)
 	agent.TuneRuntime()
-	recv := startReceiver(b)
+	recv := startReceiver(b, "1")
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	var drained time.Duration
 	var backlog int64
