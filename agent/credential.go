@@ -2,7 +2,6 @@ package agent
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -54,7 +53,7 @@ func WriteCredential(stateDir string, c Credential) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(stateDir, CredentialFile), append(b, '\n'))
+	return writeFileDurably(filepath.Join(stateDir, CredentialFile), append(b, '\n'))
 }
 
 // EnsureStateDir creates the state directory if needed and restricts it to the account
@@ -70,32 +69,6 @@ func EnsureStateDir(dir string) error {
 	return nil
 }
 
-// writeFileAtomic writes path with mode 0600 through a temporary file and a rename, so
-// that a reader (or a crash) never sees half a file.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename there is nothing left to remove
-	if err := f.Chmod(0o600); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
 
 // Secrets returns every secret the configuration holds (agent secret, database and proxy
 // passwords), for scrubbing them from logs and reports.

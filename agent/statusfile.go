@@ -48,7 +48,7 @@ func WriteStatusFile(stateDir string, st StatusFile) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(stateDir, StatusFileName), append(b, '\n')); err != nil {
+	if err := writeFileDurably(filepath.Join(stateDir, StatusFileName), append(b, '\n')); err != nil {
 		return fmt.Errorf("write status file: %w", err)
 	}
 	return nil

@@ -153,61 +153,57 @@ func (a *API) putMappings(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) putModelMapping(w http.ResponseWriter, r *http.Request) error {
-	c, err := a.connection(r)
-	if err != nil {
-		return err
-	}
 	name := r.PathValue("model")
 	if model.Lookup(name) == nil {
 		return Errorf(CodeNotFound, "no model %q", name)
 	}
 	var mo profiles.ModelOverride
-	if err := DecodeJSON(w, r, a.cfg.MaxBodyBytes, &mo); err != nil {
-		return err
-	}
-	doc, err := a.mappings(r, c)
-	if err != nil {
-		return err
-	}
-	if doc.Models == nil {
-		doc.Models = map[string]*profiles.ModelOverride{}
-	}
-	doc.Models[name] = &mo
-	accepted, err := a.pushMappings(r, c, doc)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, accepted.Models[name])
-	return nil
+	return a.editMappings(w, r, &mo, func(doc *profiles.Overrides) {
+		if doc.Models == nil {
+			doc.Models = map[string]*profiles.ModelOverride{}
+		}
+		doc.Models[name] = &mo
+	}, func(doc *profiles.Overrides) any { return doc.Models[name] })
 }
 
 func (a *API) putCustomModel(w http.ResponseWriter, r *http.Request) error {
-	c, err := a.connection(r)
-	if err != nil {
-		return err
-	}
 	name := r.PathValue("name")
 	if !customName.MatchString(name) || model.Lookup(name) != nil {
 		return Errorf(CodeValidationFailed, "custom model names are lower case letters, digits and _, start with a letter, and differ from the unified models").
 			WithDetails(map[string]any{"fields": []wire.FieldError{{Pointer: "/name", Message: "invalid custom model name"}}})
 	}
 	var m profiles.Model
-	if err := DecodeJSON(w, r, a.cfg.MaxBodyBytes, &m); err != nil {
+	return a.editMappings(w, r, &m, func(doc *profiles.Overrides) {
+		if doc.CustomModels == nil {
+			doc.CustomModels = map[string]*profiles.Model{}
+		}
+		doc.CustomModels[name] = &m
+	}, func(doc *profiles.Overrides) any { return doc.CustomModels[name] })
+}
+
+// editMappings changes one part of the connection's mapping document: it decodes the
+// request body into part, lets edit put it into the current document, has the agent
+// validate and apply the result, and answers what answer picks from the accepted
+// document.
+func (a *API) editMappings(w http.ResponseWriter, r *http.Request, part any, edit func(*profiles.Overrides),
+	answer func(*profiles.Overrides) any) error {
+	c, err := a.connection(r)
+	if err != nil {
+		return err
+	}
+	if err := DecodeJSON(w, r, a.cfg.MaxBodyBytes, part); err != nil {
 		return err
 	}
 	doc, err := a.mappings(r, c)
 	if err != nil {
 		return err
 	}
-	if doc.CustomModels == nil {
-		doc.CustomModels = map[string]*profiles.Model{}
-	}
-	doc.CustomModels[name] = &m
+	edit(doc)
 	accepted, err := a.pushMappings(r, c, doc)
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, accepted.CustomModels[name])
+	WriteJSON(w, http.StatusOK, answer(accepted))
 	return nil
 }
 

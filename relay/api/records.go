@@ -73,14 +73,9 @@ func (a *API) listCustom(w http.ResponseWriter, r *http.Request) error {
 // serveList answers a list of records of modelName, or of the custom model named in the
 // path when modelName is "".
 func (a *API) serveList(w http.ResponseWriter, r *http.Request, modelName string) error {
-	c, err := a.connection(r)
+	c, modelName, err := a.recordTarget(r, modelName)
 	if err != nil {
 		return err
-	}
-	if modelName == "" {
-		if modelName, err = customModel(c, r.PathValue("name")); err != nil {
-			return err
-		}
 	}
 	q := r.URL.Query()
 	for k := range q {
@@ -210,14 +205,9 @@ func (a *API) getCustom(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) serveRecord(w http.ResponseWriter, r *http.Request, modelName string) error {
-	c, err := a.connection(r)
+	c, modelName, err := a.recordTarget(r, modelName)
 	if err != nil {
 		return err
-	}
-	if modelName == "" {
-		if modelName, err = customModel(c, r.PathValue("name")); err != nil {
-			return err
-		}
 	}
 	remote, err := parseBool("include_remote_data", r.URL.Query().Get("include_remote_data"))
 	if err != nil {
@@ -238,6 +228,19 @@ func (a *API) serveRecord(w http.ResponseWriter, r *http.Request, modelName stri
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(buf.Bytes())
 	return nil
+}
+
+// recordTarget resolves the connection in the path and the model: modelName, or the
+// custom model named in the path when modelName is "".
+func (a *API) recordTarget(r *http.Request, modelName string) (store.Connection, string, error) {
+	c, err := a.connection(r)
+	if err != nil {
+		return c, "", err
+	}
+	if modelName == "" {
+		modelName, err = customModel(c, r.PathValue("name"))
+	}
+	return c, modelName, err
 }
 
 var customName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)

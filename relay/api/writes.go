@@ -46,24 +46,16 @@ func writeModel(r *http.Request) (string, error) {
 }
 
 func (a *API) createRecord(w http.ResponseWriter, r *http.Request) error {
-	return a.idempotent(w, r, func(body []byte) (int, any, error) {
-		c, name, err := a.writeTarget(r)
-		if err != nil {
-			return 0, nil, err
-		}
-		fields, err := decodeFields(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rec, err := a.writeOne(r.Context(), c, name, writeInput{Op: string(model.OpCreate), Fields: fields})
-		if err != nil {
-			return 0, nil, err
-		}
-		return http.StatusCreated, rec, nil
-	})
+	return a.writeSingle(w, r, model.OpCreate, "", http.StatusCreated)
 }
 
 func (a *API) updateRecord(w http.ResponseWriter, r *http.Request) error {
+	return a.writeSingle(w, r, model.OpUpdate, r.PathValue("record_id"), http.StatusOK)
+}
+
+// writeSingle writes the record whose fields are the request body and answers it as
+// stored, with status.
+func (a *API) writeSingle(w http.ResponseWriter, r *http.Request, op model.Op, id string, status int) error {
 	return a.idempotent(w, r, func(body []byte) (int, any, error) {
 		c, name, err := a.writeTarget(r)
 		if err != nil {
@@ -73,11 +65,11 @@ func (a *API) updateRecord(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return 0, nil, err
 		}
-		rec, err := a.writeOne(r.Context(), c, name, writeInput{Op: string(model.OpUpdate), ID: r.PathValue("record_id"), Fields: fields})
+		rec, err := a.writeOne(r.Context(), c, name, writeInput{Op: string(op), ID: id, Fields: fields})
 		if err != nil {
 			return 0, nil, err
 		}
-		return http.StatusOK, rec, nil
+		return status, rec, nil
 	})
 }
 
