@@ -69,7 +69,6 @@ func EnsureStateDir(dir string) error {
 	return nil
 }
 
-
 // Secrets returns every secret the configuration holds (agent secret, database and proxy
 // passwords), for scrubbing them from logs and reports.
 func (cfg Config) Secrets() []string {
