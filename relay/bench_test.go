@@ -1,8 +1,8 @@
 package relay
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -117,18 +117,20 @@ func BenchmarkListAPI(b *testing.B) {
 						return err
 					}
 					defer resp.Body.Close()
-					var body struct {
-						Next *string `json:"next"`
-					}
-					if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-						return err
-					}
+					// The client reads only the cursor, which the relay writes first, and
+					// discards the rest: decoding 100 records would cost the client more
+					// CPU than the relay spends, on the same two cores.
+					head := make([]byte, 512)
+					n, _ := io.ReadFull(resp.Body, head)
+					io.Copy(io.Discard, resp.Body)
 					if resp.StatusCode != 200 {
 						return fmt.Errorf("status %d", resp.StatusCode)
 					}
 					cursor = ""
-					if body.Next != nil {
-						cursor = *body.Next
+					if next, ok := bytes.CutPrefix(head[:n], []byte(`{"next":"`)); ok {
+						if end := bytes.IndexByte(next, '"'); end > 0 {
+							cursor = string(next[:end])
+						}
 					}
 					return nil
 				}

@@ -25,7 +25,8 @@ func Members(b []byte) ([]Member, error) {
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return nil, ErrNotObject
 	}
-	var out []Member
+	// Records have some 30 to 50 members; one allocation holds them.
+	out := make([]Member, 0, 64)
 	i := 1
 	skipSpace := func() {
 		for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {

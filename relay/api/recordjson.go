@@ -30,6 +30,16 @@ func recordJSON(buf *bytes.Buffer, r store.StoredRecord, includeRemote bool) err
 		buf.WriteString(`":`)
 		buf.Write(val)
 	}
+	putRaw := func(key, val []byte) { // the same, without making key a string
+		if !first {
+			buf.WriteByte(',')
+		}
+		first = false
+		buf.WriteByte('"')
+		buf.Write(key)
+		buf.WriteString(`":`)
+		buf.Write(val)
+	}
 	seen := 0
 	for _, m := range members {
 		switch string(m.Key) {
@@ -47,7 +57,7 @@ func recordJSON(buf *bytes.Buffer, r store.StoredRecord, includeRemote bool) err
 				put("remote_data", m.Val)
 			}
 		default:
-			put(string(m.Key), m.Val)
+			putRaw(m.Key, m.Val)
 		}
 	}
 	if seen&1 == 0 {
