@@ -691,6 +691,19 @@ func (s *Scheduler) finishFailure(before wire.DatabaseStatus, m *modelRun, err e
 		}
 		m.next = maxTime(now.Add(d), retry)
 	}
+	var failed *wire.SyncState
+	if m != nil {
+		// The relay shows it in sync-status (and announces it as sync.failed): without
+		// it, the last word the relay had of this model would be a run still syncing.
+		start, next := m.startedAt, m.next
+		failed = &wire.SyncState{Model: m.name, Status: wire.SyncFailed, Full: m.full, LastSyncStart: &start,
+			LastSyncFinished: &now, NextSyncStart: &next, IsInitialSync: m.lastSuccess.IsZero(), RecordsSynced: m.rowsRead,
+			Error: werr}
+		if !m.lastSuccess.IsZero() {
+			last := m.lastSuccess
+			failed.LastSuccessfulSyncAt = &last
+		}
+	}
 	after := s.dbStatusLocked()
 	name := ""
 	if m != nil {
@@ -701,6 +714,11 @@ func (s *Scheduler) finishFailure(before wire.DatabaseStatus, m *modelRun, err e
 	s.mu.Unlock()
 	s.changed(before, after)
 	s.log.Warn("sync failed", "model", name, "class", class.String(), "db_wide", dbWide, "err", err)
+	if failed != nil {
+		if err := s.ob.PutState(*failed); err != nil {
+			s.log.Error("queue sync state", "model", name, "err", err)
+		}
+	}
 	s.poke()
 }
 

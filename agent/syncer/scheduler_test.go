@@ -568,6 +568,44 @@ func TestSchedulerPermissionDenied(t *testing.T) {
 	})
 }
 
+// TestSchedulerReportsFailedRuns has a read fail: the relay is told, through the
+// outbox, that the run failed and why, with no driver text, and is told again once a
+// later run is done.
+func TestSchedulerReportsFailedRuns(t *testing.T) {
+	leaktest.Check(t)
+	synctest.Test(t, func(t *testing.T) {
+		db := newFakeDB("work_orders")
+		db.rows["work_orders"] = 3
+		db.readErr["work_orders"] = &connectors.Error{Class: connectors.Unreachable, Op: "read work_orders",
+			Err: errors.New("dial tcp 10.0.0.7:5432: connection refused")}
+		h := newHarness(t, db, Config{Interval: time.Hour}, nil)
+		synctest.Wait()
+		it, ok, err := h.ob.Peek(context.Background())
+		if err != nil || !ok || it.Kind != outbox.KindSyncState {
+			t.Fatalf("queued after a failed run: %+v %v %v", it, ok, err)
+		}
+		var st wire.SyncState
+		if err := json.Unmarshal(it.Body, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Status != wire.SyncFailed || st.Error == nil || st.Error.Code != "CONNECTION_UNREACHABLE" ||
+			st.LastSyncStart == nil || st.LastSyncFinished == nil || st.NextSyncStart == nil || !st.IsInitialSync ||
+			st.LastSuccessfulSyncAt != nil {
+			t.Errorf("failed state %s", it.Body)
+		}
+		if regexpMatch(`10\.0\.0\.7|refused`, string(it.Body)) {
+			t.Errorf("driver text in the state for the relay: %s", it.Body)
+		}
+		db.set(func(db *fakeDB) { delete(db.readErr, "work_orders") })
+		time.Sleep(MaxRetryDelay + time.Second)
+		synctest.Wait()
+		if q := h.queued(); !slices.Equal(q, []string{"batch work_orders 1 2", "batch work_orders 3", "state work_orders done"}) {
+			t.Errorf("queued after recovery: %q", q)
+		}
+		h.stop()
+	})
+}
+
 // TestSchedulerModelsFollowTheConnection checks that models come from the connection
 // when the catalog is empty (a generic profile) and that a model the connection stops
 // serving leaves the schedule.
