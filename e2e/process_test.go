@@ -66,7 +66,9 @@ func startProc(t *testing.T, env []string, name string, args ...string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	read := make(chan struct{})
 	go func() {
+		defer close(read)
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
@@ -74,10 +76,13 @@ func startProc(t *testing.T, env []string, name string, args ...string) *proc {
 			p.out.WriteString(sc.Text() + "\n")
 			p.mu.Unlock()
 		}
+		io.Copy(io.Discard, r) // past a line too long to keep, so the process never blocks
 	}()
 	go func() {
 		p.cmd.Wait()
 		w.Close()
+		// done means the output is complete too: what the process said last is kept.
+		<-read
 		close(p.done)
 	}()
 	t.Cleanup(func() {
