@@ -192,7 +192,7 @@ func show(method, url, key string, body any) ([]byte, error) {
 	}
 	if body != nil {
 		j, _ := json.Marshal(body)
-		cmd += " -d '" + string(j) + "'"
+		cmd += " -H 'Content-Type: application/json' -d '" + string(j) + "'"
 	}
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, b, "", "  ") == nil {
