@@ -321,7 +321,8 @@ func (p *plant) waitSyncError(code string) {
 func (p *plant) settle(models []string, full bool, timeout time.Duration) {
 	p.t.Helper()
 	var asked time.Time
-	poll(p.t, 30*time.Second, "the relay to pass on the sync request", func() bool {
+	// The agent may be waiting out its reconnect backoff (60 s at most, DESIGN §2).
+	poll(p.t, 75*time.Second, "the relay to pass on the sync request", func() bool {
 		code, _ := p.api("POST", "/v1/connections/"+p.connID+"/syncs", map[string]any{"full": full})
 		asked = time.Now()
 		return code == http.StatusAccepted
