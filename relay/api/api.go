@@ -246,7 +246,14 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // methodErrors turns the mux's plain-text 405 into the API's error shape.
 func methodErrors(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, pattern := mux.Handler(r)
+		// routeOf has matched the request already; only a request without a route of
+		// its own needs the probe below.
+		var pattern string
+		if sw, ok := w.(*statusWriter); ok {
+			pattern = sw.route
+		} else {
+			_, pattern = mux.Handler(r)
+		}
 		if pattern == "" || pattern == "/v1/" {
 			// Only the fallback matched: a 405 if another method has a route for the
 			// path, else the fallback's 404.
