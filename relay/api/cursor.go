@@ -28,8 +28,9 @@ type cursor struct {
 	// ModifiedAt and ID are the position in a record walk (unix µs, record id).
 	ModifiedAt int64  `json:"m,omitempty"`
 	ID         string `json:"i,omitempty"`
-	// Snapshot bounds a record walk at the relay time it started (unix µs): records
-	// changed after it are left to the next walk, so none appears twice in one walk.
+	// Snapshot bounds a record walk at the connection's record clock when it
+	// started (unix µs): records changed after it are left to the next walk, so
+	// none appears twice in one walk.
 	Snapshot int64 `json:"s,omitempty"`
 	// Inner is the store's own cursor for lists other than records.
 	Inner string `json:"n,omitempty"`

@@ -112,9 +112,18 @@ func (a *API) serveList(w http.ResponseWriter, r *http.Request, modelName string
 	digest := queryDigest(c.ID, modelName, q.Get("modified_after"), q.Get("modified_before"), strconv.FormatBool(deleted))
 	sq := store.RecordQuery{ConnectionID: c.ID, Model: modelName, ModifiedAfter: after, ModifiedBefore: before,
 		IncludeDeleted: deleted, Limit: limit}
-	snapshot := micros(a.cfg.Now())
+	var snapshot int64
 	var cur cursor
-	if s := q.Get("cursor"); s != "" {
+	if s := q.Get("cursor"); s == "" {
+		// A walk starts at the last committed change, not at the wall clock: a
+		// batch that took an earlier modified_at but commits during the walk would
+		// otherwise move a record the walk has passed to a place still ahead of it.
+		clock, err := a.store.RecordsClock(r.Context(), c.ID)
+		if err != nil {
+			return err
+		}
+		snapshot = micros(clock)
+	} else {
 		if cur, err = a.cursors.decode(s, "records", digest); err != nil {
 			return err
 		}
@@ -128,6 +137,7 @@ func (a *API) serveList(w http.ResponseWriter, r *http.Request, modelName string
 	}
 	// The walk ends at its snapshot: a record changed during the walk moved past it, and
 	// the next walk (modified_after = the last modified_at seen) returns it once.
+	// A connection that has never stored a record has snapshot 0 and an empty walk.
 	if bound := fromMicros(snapshot + 1); sq.ModifiedBefore.IsZero() || bound.Before(sq.ModifiedBefore) {
 		sq.ModifiedBefore = bound
 	}

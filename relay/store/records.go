@@ -172,6 +172,21 @@ func (s *sqlStore) lockClock(ctx context.Context, tx *sql.Tx, connectionID strin
 	return ts, nil
 }
 
+// RecordsClock implements Store. lockClock holds the clock until commit, so
+// every transaction still open took it after the committed value and will
+// commit a larger one.
+func (s *sqlStore) RecordsClock(ctx context.Context, connectionID string) (time.Time, error) {
+	var last *time.Time
+	err := s.queryRow(ctx, s.r, `SELECT records_clock FROM connections WHERE id = ?`, connectionID).Scan(scanNullTime{&last})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("records clock: %w", notFound(err))
+	}
+	if last == nil {
+		return time.Time{}, nil
+	}
+	return *last, nil
+}
+
 func (s *sqlStore) setClock(ctx context.Context, tx *sql.Tx, connectionID string, ts time.Time) error {
 	_, err := s.exec(ctx, tx, `UPDATE connections SET records_clock = ? WHERE id = ?`, s.t(ts), connectionID)
 	return err

@@ -161,6 +161,10 @@ type Store interface {
 	// that no batch has carried since the re-sync started becomes
 	// remote_was_deleted with a new modified_at. It returns how many.
 	MarkMissingDeleted(ctx context.Context, connectionID, modelName, fullSyncID string) (int, error)
+	// RecordsClock returns the connection's record clock: the modified_at of
+	// its last committed change (zero if none). A change committed later gets
+	// a larger one, so a walk bounded by it never meets a record twice.
+	RecordsClock(ctx context.Context, connectionID string) (time.Time, error)
 	// ListRecords returns one page of a model's records in (modified_at, id)
 	// order.
 	ListRecords(ctx context.Context, q RecordQuery) (RecordPage, error)

@@ -34,6 +34,7 @@ func runSuite(t *testing.T, b backend) {
 		{"EncodedBatch", testEncodedBatch},
 		{"SoftDeletes", testSoftDeletes},
 		{"ConcurrentApplyOrder", testConcurrentApplyOrder},
+		{"RecordsClockBoundsWalk", testRecordsClockBoundsWalk},
 		{"FullSyncDeletes", testFullSyncDeletes},
 		{"PaginationWalk", testPaginationWalk},
 		{"SyncState", testSyncState},
@@ -732,6 +733,63 @@ func testSoftDeletes(t *testing.T, b backend) {
 // consumers page through the records, with a clock that runs backwards now
 // and then. modified_at must be strictly increasing per connection in commit
 // order, which the consumers observe as: no record is ever missed.
+// testRecordsClockBoundsWalk walks the records again and again, each walk
+// bounded by RecordsClock read at its start, while writers keep changing them.
+// A batch commits its records with a modified_at taken when it began; bounded
+// by the wall clock instead, a walk could meet a record before such a commit
+// and again after it.
+func testRecordsClockBoundsWalk(t *testing.T, b backend) {
+	ctx := context.Background()
+	s := b.open(t, b.fresh(t), Options{})
+	f := newFixture(t, s, "acme")
+	conn := f.conn.ID
+	if c := must[time.Time](t)(s.RecordsClock(ctx, conn)); !c.IsZero() {
+		t.Fatalf("clock of a connection without records: %v", c)
+	}
+	const total = 400
+	first := must[BatchResult](t)(s.ApplyBatch(ctx, conn, "init", "work_orders", workOrders(conn, 0, total, "v0"), ApplyOptions{}))
+	if c := must[time.Time](t)(s.RecordsClock(ctx, conn)); !c.Equal(first.ModifiedAt) {
+		t.Fatalf("clock %v after a batch at %v", c, first.ModifiedAt)
+	}
+	if _, err := s.RecordsClock(ctx, "conn_missing"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("clock of a missing connection: %v", err)
+	}
+
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Go(func() {
+			for i := 0; !done.Load(); i++ {
+				recs := workOrders(conn, (w*97+i*31)%(total-40), 40, fmt.Sprintf("w%d-%d", w, i))
+				if _, err := s.ApplyBatch(ctx, conn, fmt.Sprintf("w%d-%d", w, i), "work_orders", recs, ApplyOptions{}); err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+			}
+		})
+	}
+	defer func() { done.Store(true); wg.Wait() }()
+	for range 30 {
+		clock := must[time.Time](t)(s.RecordsClock(ctx, conn))
+		seen := map[string]bool{}
+		q := RecordQuery{ConnectionID: conn, Model: "work_orders", Limit: 50, ModifiedBefore: clock.Add(time.Microsecond)}
+		for {
+			page := must[RecordPage](t)(s.ListRecords(ctx, q))
+			for _, r := range page.Records {
+				if seen[r.ID] {
+					t.Fatalf("%s twice in one walk bounded at %v (now at %v)", r.ID, clock, r.ModifiedAt)
+				}
+				seen[r.ID] = true
+			}
+			if !page.More {
+				break
+			}
+			last := page.Records[len(page.Records)-1]
+			q.After = &RecordCursor{ModifiedAt: last.ModifiedAt, ID: last.ID}
+		}
+	}
+}
+
 func testConcurrentApplyOrder(t *testing.T, b backend) {
 	ctx := context.Background()
 	var tick atomic.Int64
