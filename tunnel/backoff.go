@@ -50,10 +50,24 @@ func (b *Backoff) Next() time.Duration {
 // Reset starts the sequence again from Base.
 func (b *Backoff) Reset() { b.attempt = 0 }
 
-// Connected tells the backoff that a connection lasted up; a long enough one resets it.
+// Connected tells the backoff that a connection lasted up. One that lasted ResetAfter
+// resets it. A shorter one lowers the next ceiling to at most up, so that an agent
+// never waits longer to reconnect than its last connection lasted: a relay restarted
+// twice in a minute does not keep its agents away for a minute. A connection shorter
+// than Base (accepted, then dropped) changes nothing, so a relay that drops every
+// connection at once still sees the delays grow.
 func (b *Backoff) Connected(up time.Duration) {
 	b.defaults()
 	if up >= b.ResetAfter {
 		b.Reset()
+		return
+	}
+	for k := 0; k < b.attempt; k++ {
+		if b.Base<<(k+1) > up {
+			if up >= b.Base {
+				b.attempt = k
+			}
+			return
+		}
 	}
 }

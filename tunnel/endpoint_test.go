@@ -372,9 +372,26 @@ func TestBackoffBounds(t *testing.T) {
 		}
 		prevCeiling = ceiling
 	}
+	// A 10 s connection: the next ceiling is 8 s, the largest within 10 s.
 	b.Connected(10 * time.Second)
-	if d := b.Next(); d < 6*time.Second {
-		t.Errorf("a short connection reset the backoff: %v", d)
+	if b.attempt != 3 {
+		t.Errorf("after a 10 s connection: attempt %d, want 3 (ceiling 8 s)", b.attempt)
+	}
+	if d := b.Next(); d < 800*time.Millisecond || d > 8*time.Second {
+		t.Errorf("after a 10 s connection: delay %v outside [0.8 s, 8 s]", d)
+	}
+	// A connection dropped at once changes nothing: the delays keep growing.
+	before := b.attempt
+	b.Connected(100 * time.Millisecond)
+	if b.attempt != before {
+		t.Errorf("an instant drop moved the backoff from attempt %d to %d", before, b.attempt)
+	}
+	// A connection never raises the backoff.
+	b.Reset()
+	b.Next()
+	b.Connected(30 * time.Second)
+	if b.attempt != 1 {
+		t.Errorf("a 30 s connection after one failure: attempt %d, want 1", b.attempt)
 	}
 	b.Connected(2 * time.Minute)
 	if d := b.Next(); d > time.Second {
