@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/plantbridge/plantbridge/connectors/model"
@@ -66,19 +67,34 @@ func (in *ingest) caller(w http.ResponseWriter, r *http.Request) (store.Connecti
 }
 
 func decodeAgentJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
-	// Unknown fields are allowed: agents and relays are upgraded at different times.
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	if err := dec.Decode(v); err != nil {
+	// The body is read whole, then decoded: a json.Decoder would grow and copy its
+	// buffer several times over a batch of a megabyte.
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer bodyBuffers.Put(buf)
+	buf.Reset()
+	if n := r.ContentLength; n > 0 && n <= limit {
+		buf.Grow(int(n))
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			agentError(w, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", fmt.Sprintf("body over %d bytes", limit))
 			return false
 		}
+		agentError(w, http.StatusBadRequest, "INVALID_REQUEST", "read body: "+err.Error())
+		return false
+	}
+	// Unknown fields are allowed: agents and relays are upgraded at different times.
+	// Decoding copies what it keeps (json.RawMessage included), so buf can be reused.
+	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
 		agentError(w, http.StatusBadRequest, "INVALID_REQUEST", "body: "+err.Error())
 		return false
 	}
 	return true
 }
+
+// bodyBuffers holds the buffers decodeAgentJSON reads bodies into.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 var modelName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 
@@ -213,11 +229,11 @@ func timeOr(t *time.Time, def time.Time) time.Time {
 // encodedRecord takes a record as the agent wrote it (model.Record's flat JSON) into
 // the form the store keeps, without decoding it: the relay's own members are set to
 // their empty values, and everything else is kept byte for byte.
+//
+// raw must be valid JSON, as every element of a decoded batch is: the decoder
+// validated the whole body.
 func encodedRecord(raw []byte) (store.EncodedRecord, error) {
 	var rec store.EncodedRecord
-	if !json.Valid(raw) {
-		return rec, errors.New("not valid JSON")
-	}
 	members, err := jsonobj.Members(raw)
 	if err != nil {
 		return rec, err

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,6 +101,13 @@ func runReceiver() {
 // metrics.
 func runRelay() {
 	ctx := context.Background()
+	// PLANTBRIDGE_SYNCBENCH_RELAY_CPUPROFILE names a file for the relay's CPU profile.
+	if path := os.Getenv("PLANTBRIDGE_SYNCBENCH_RELAY_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	dir, err := os.MkdirTemp("", "syncbench-relay-")
 	if err != nil {
 		os.Exit(1)
