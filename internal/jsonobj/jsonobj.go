@@ -21,12 +21,17 @@ var ErrNotObject = errors.New("not a JSON object")
 // be valid JSON (check with json.Valid first when it comes from outside) and only
 // tracks strings and nesting, which makes it far cheaper than decoding.
 func Members(b []byte) ([]Member, error) {
+	// Records have some 30 to 50 members; one allocation holds them.
+	return AppendMembers(make([]Member, 0, 64), b)
+}
+
+// AppendMembers is Members appending to out, so that a caller splitting many
+// objects can reuse one slice.
+func AppendMembers(out []Member, b []byte) ([]Member, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return nil, ErrNotObject
 	}
-	// Records have some 30 to 50 members; one allocation holds them.
-	out := make([]Member, 0, 64)
 	i := 1
 	skipSpace := func() {
 		for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {

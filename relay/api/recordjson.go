@@ -2,10 +2,10 @@ package api
 
 import (
 	"bytes"
+	"sync"
 	"time"
 
 	"github.com/plantbridge/plantbridge/internal/jsonobj"
-
 	"github.com/plantbridge/plantbridge/relay/store"
 )
 
@@ -14,10 +14,16 @@ import (
 // created_at, modified_at and remote_was_deleted are put in their places and
 // remote_data is dropped unless asked for. Member order is kept.
 func recordJSON(buf *bytes.Buffer, r store.StoredRecord, includeRemote bool) error {
-	members, err := jsonobj.Members(r.Body)
+	scratch := memberSlices.Get().(*[]jsonobj.Member)
+	defer func() {
+		clear(*scratch) // let go of the body
+		memberSlices.Put(scratch)
+	}()
+	members, err := jsonobj.AppendMembers((*scratch)[:0], r.Body)
 	if err != nil {
 		return err
 	}
+	*scratch = members
 	buf.WriteByte('{')
 	first := true
 	put := func(key string, val []byte) {
@@ -98,3 +104,10 @@ func boolJSON(b bool) []byte {
 	}
 	return []byte("false")
 }
+
+// memberSlices holds the slices recordJSON splits records into: a page of a
+// hundred records would otherwise allocate a hundred of them.
+var memberSlices = sync.Pool{New: func() any {
+	s := make([]jsonobj.Member, 0, 64)
+	return &s
+}}

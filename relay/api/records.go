@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/plantbridge/plantbridge/connectors/model"
@@ -170,18 +171,20 @@ func (a *API) serveList(w http.ResponseWriter, r *http.Request, modelName string
 		// Past the end: the way back starts where this page would have.
 		out.previous = mk(true, store.StoredRecord{ModifiedAt: sq.After.ModifiedAt, ID: sq.After.ID + "\x00"})
 	}
-	var buf bytes.Buffer
+	buf := pageBuffers.Get().(*bytes.Buffer)
+	defer pageBuffers.Put(buf)
+	buf.Reset()
 	buf.Grow(len(page.Records) * 700)
 	buf.WriteString(`{"next":`)
-	writeNullableString(&buf, out.next)
+	writeNullableString(buf, out.next)
 	buf.WriteString(`,"previous":`)
-	writeNullableString(&buf, out.previous)
+	writeNullableString(buf, out.previous)
 	buf.WriteString(`,"results":[`)
 	for i, rec := range page.Records {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		if err := recordJSON(&buf, rec, remote); err != nil {
+		if err := recordJSON(buf, rec, remote); err != nil {
 			return err
 		}
 	}
@@ -264,3 +267,6 @@ func customModel(c store.Connection, name string) (string, error) {
 	}
 	return name, nil
 }
+
+// pageBuffers holds the buffers that pages of records are written into.
+var pageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
