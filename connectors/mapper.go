@@ -65,6 +65,16 @@ func (c *SQLConnector) newMapper(ctx context.Context, pl *plan) (*mapper, error)
 	return m, nil
 }
 
+// value converts a driver value of col, trimming the padding of a
+// fixed-width column.
+func (m *mapper) value(col *dialect.Column, v any) (any, error) {
+	cv, err := m.conv.Value(col.Kind, v)
+	if err != nil || !col.Padded {
+		return cv, err
+	}
+	return dialect.TrimPadding(cv), nil
+}
+
 // loadSynonyms reads a synonym domain when its table exists. A site code
 // that maps to several internal codes (different organizations) keeps the
 // first one read.
@@ -108,7 +118,7 @@ func (c *SQLConnector) loadSynonyms(ctx context.Context, f *fieldPlan) (map[stri
 		if err := rows.Scan(&v, &iv); err != nil {
 			return nil, err
 		}
-		vs, is := text(v), text(iv)
+		vs, is := strings.TrimRight(text(v), " "), strings.TrimRight(text(iv), " ")
 		if _, dup := out[vs]; !dup && vs != "" {
 			out[vs] = is
 		}
@@ -251,7 +261,9 @@ func (m *mapper) ref(refModel string, idx []int, conv []any) any {
 	parts := buf[:0]
 	for _, k := range idx {
 		s := text(conv[k])
-		if s == "" {
+		if s == "" || s[0] == ' ' && strings.TrimSpace(s) == "" {
+			// Blank is no reference: SAP keeps an empty character field
+			// as a blank, not as NULL.
 			return nil
 		}
 		parts = append(parts, s)
@@ -294,10 +306,16 @@ func (m *mapper) enumValues(f *fieldPlan, v any) (unified, native any) {
 		return v, nil
 	}
 	code, ok := v.(string)
-	if ok {
+	switch {
+	case ok && (code == "" || code[len(code)-1] != ' '):
 		// Kept as the interface value it came in, which is not boxed again.
 		native = v
-	} else {
+	case ok:
+		// Trailing blanks are no part of a code (SAP's empty field is one
+		// blank even in a VARCHAR column).
+		code = strings.TrimRight(code, " ")
+		native = code
+	default:
 		code = text(v)
 		native = code
 	}

@@ -59,6 +59,9 @@ type plan struct {
 	// related are the fields computed from rows of other tables, read
 	// per page (status sets, ref lists with from).
 	related []*relatedPlan
+	// padded are the select indexes of fixed-width character columns,
+	// whose values are trimmed of their padding.
+	padded []int
 }
 
 type sourceKind int
@@ -444,6 +447,11 @@ func compileModel(probs *profiles.Problems, sink func(field string) *profiles.Pr
 		}
 		pl.customF = append(pl.customF, fp)
 		pl.byCustom[fn] = fp
+	}
+	for i, c := range pl.meta {
+		if c.Padded {
+			pl.padded = append(pl.padded, i)
+		}
 	}
 	for _, cn := range profiles.SortedKeys(m.Children) {
 		cps := sink("children." + cn)

@@ -351,7 +351,8 @@ func (c *SQLConnector) mapRows(ctx context.Context, pl *plan, m *mapper, rs *raw
 			}
 			conv[i] = cv
 		}
-		rec, size := m.record(conv)
+		// Positions and the keys of lines and related rows go back into
+		// SQL, so they keep the values exactly as stored, padding included.
 		var pos position
 		if pl.wm >= 0 {
 			pos.wm = posValue(pl.meta[pl.wm], raw[pl.wm], conv[pl.wm])
@@ -359,12 +360,6 @@ func (c *SQLConnector) mapRows(ctx context.Context, pl *plan, m *mapper, rs *raw
 		pos.key = make([]any, len(pl.key))
 		for i, k := range pl.key {
 			pos.key[i] = posValue(pl.meta[k], raw[k], conv[k])
-		}
-		p.recs = append(p.recs, rec)
-		p.pos = append(p.pos, pos)
-		p.size = append(p.size, size)
-		if pl.strategy == profiles.RowHash {
-			p.hash = append(p.hash, rowHash(pl, conv))
 		}
 		if len(pl.children) > 0 {
 			for _, ch := range pl.children {
@@ -377,6 +372,18 @@ func (c *SQLConnector) mapRows(ctx context.Context, pl *plan, m *mapper, rs *raw
 		}
 		if len(pl.related) > 0 {
 			relKeys = append(relKeys, relatedKeys(pl, conv))
+		}
+		// What the record shows has the blanks of fixed-width columns
+		// trimmed: 'PM01      ' is the code PM01.
+		for _, i := range pl.padded {
+			conv[i] = dialect.TrimPadding(conv[i])
+		}
+		rec, size := m.record(conv)
+		p.recs = append(p.recs, rec)
+		p.pos = append(p.pos, pos)
+		p.size = append(p.size, size)
+		if pl.strategy == profiles.RowHash {
+			p.hash = append(p.hash, rowHash(pl, conv))
 		}
 	}
 	if len(pl.children) > 0 && len(p.recs) > 0 {
@@ -686,7 +693,7 @@ func (c *SQLConnector) fillChildren(ctx context.Context, pl *plan, m *mapper, p 
 
 func (c *SQLConnector) scanChild(ctx context.Context, ch *childPlan, m *mapper, sqlText string, args []any, lines map[string][]map[string]any) error {
 	convert := func(col *dialect.Column, v any) (any, error) {
-		cv, err := m.conv.Value(col.Kind, v)
+		cv, err := m.value(col, v)
 		if err != nil {
 			return m.invalid(col.Name, v, err)
 		}
@@ -739,10 +746,14 @@ func (c *SQLConnector) queryEach(ctx context.Context, sqlText string, args []any
 	return rows.Err()
 }
 
+// tupleKey is the lookup key of a tuple of values that match a record with
+// its lines or related rows. Trailing blanks of text do not count, as in the
+// blank-padded comparison of CHAR columns: a parent's 'PL01  ' matches a
+// line's 'PL01'.
 func tupleKey(vals []any) string {
 	var b []byte
 	for _, v := range vals {
-		b = appendValue(b, v)
+		b = appendValue(b, dialect.TrimPadding(v))
 		b = append(b, 0)
 	}
 	return string(b)

@@ -253,7 +253,7 @@ func (c *SQLConnector) scanRelated(ctx context.Context, rp *relatedPlan, m *mapp
 	if err != nil {
 		return err
 	}
-	convert := func(col *dialect.Column, v any) (any, error) { return m.conv.Value(col.Kind, v) }
+	convert := func(col *dialect.Column, v any) (any, error) { return m.value(col, v) }
 	return c.queryEach(ctx, sqlText, args, rp.meta, convert, func(conv []any) error {
 		k := tupleKey(conv[:len(rp.match)])
 		v := got[k]

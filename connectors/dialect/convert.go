@@ -116,6 +116,39 @@ func (d *Dialect) KindOf(native string) Kind {
 	return KindString
 }
 
+// Padded reports whether a native column type of this dialect is a
+// fixed-width character type, whose values are padded with blanks to the
+// column's width: CHAR(n) and NCHAR(n) (PostgreSQL reports "character",
+// SQL Server and Oracle "char" and "nchar"). SAP keeps every character field
+// at a fixed width, so a copy of its tables in such columns returns 'PM01'
+// for a CHAR(10) as 'PM01      ' and an empty field as blanks. Trailing
+// blanks carry no meaning in these types: every database compares them
+// blank-padded. Varying types (VARCHAR, CHARACTER VARYING, NVARCHAR) are not
+// padded.
+func (d *Dialect) Padded(native string) bool {
+	t := strings.ToUpper(strings.TrimSpace(native))
+	if i := strings.IndexByte(t, '('); i >= 0 {
+		t = strings.TrimSpace(t[:i])
+	}
+	switch t {
+	case "CHAR", "NCHAR":
+		return true
+	case "CHARACTER", "BPCHAR", "NATIONAL CHARACTER", "NATIONAL CHAR", "NATIVE CHARACTER":
+		return d != SQLServer && d != Oracle
+	}
+	return false
+}
+
+// TrimPadding removes the blanks a fixed-width character column pads its
+// values with; other values are returned as they are.
+func TrimPadding(v any) any {
+	s, ok := v.(string)
+	if !ok || len(s) == 0 || s[len(s)-1] != ' ' {
+		return v
+	}
+	return strings.TrimRight(s, " ")
+}
+
 // Value converts a value scanned from the driver into the engine's Go type
 // for a column of the given kind: string, int64, uint64 (rowversion), a
 // decimal string, float64, bool, time.Time in UTC, []byte, or nil.

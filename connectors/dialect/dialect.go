@@ -149,6 +149,10 @@ type Column struct {
 	Type     string `json:"type"`
 	Kind     Kind   `json:"kind"`
 	Nullable bool   `json:"nullable"`
+	// Padded marks a fixed-width character column (CHAR(n)): its values
+	// come back padded with blanks to the width, and an empty one is all
+	// blanks. Readers trim the padding; see Dialect.Padded.
+	Padded bool `json:"padded,omitempty"`
 }
 
 // Index is one discovered index. Maximo declares unique indexes instead of

@@ -117,7 +117,7 @@ func (d *Dialect) discoverCatalog(ctx context.Context, db *sql.DB, s *Schema, sc
 			byName[tn] = t
 			s.Tables = append(s.Tables, t)
 		}
-		t.Columns = append(t.Columns, &Column{Name: cn, Type: typ, Kind: d.KindOf(typ), Nullable: nullable})
+		t.Columns = append(t.Columns, &Column{Name: cn, Type: typ, Kind: d.KindOf(typ), Nullable: nullable, Padded: d.Padded(typ)})
 	}
 	if err := rows.Close(); err != nil {
 		return fmt.Errorf("discover columns: %w", err)
@@ -204,7 +204,7 @@ func sqliteColumns(ctx context.Context, db *sql.DB, t *Table, quoted string) err
 		if err := rows.Scan(&cid, &name, &typ, &notnull, &dflt, &pkpos); err != nil {
 			return err
 		}
-		t.Columns = append(t.Columns, &Column{Name: name, Type: typ, Kind: SQLite.KindOf(typ), Nullable: notnull == 0 && pkpos == 0})
+		t.Columns = append(t.Columns, &Column{Name: name, Type: typ, Kind: SQLite.KindOf(typ), Nullable: notnull == 0 && pkpos == 0, Padded: SQLite.Padded(typ)})
 		if pkpos > 0 {
 			pk = append(pk, struct {
 				pos  int
