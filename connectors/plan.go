@@ -313,6 +313,13 @@ func compileModel(probs *profiles.Problems, sink func(field string) *profiles.Pr
 		sqlAlias := fmt.Sprintf("j%d", i+1)
 		dj := dialect.Join{Table: jt.Name, Alias: sqlAlias, Left: j.Type != "inner"}
 		ok := true
+		// An optional join of the profile whose columns a site lacks goes
+		// the way of one whose table it lacks: the join is left out, with
+		// its fields, rather than the whole model.
+		probs := probs
+		if j.Optional && lenient {
+			probs = sink("joins")
+		}
 		for _, bc := range profiles.SortedKeys(j.On) {
 			li, err := r.col(bc)
 			if err != nil {
@@ -349,6 +356,8 @@ func compileModel(probs *profiles.Problems, sink func(field string) *profiles.Pr
 			pl.joins = append(pl.joins, dj)
 			r.aliases[j.Alias] = jt
 			r.sqlA[j.Alias] = sqlAlias
+		} else if j.Optional && lenient {
+			r.dropped[j.Alias] = true
 		}
 	}
 	for i, k := range m.Key {
