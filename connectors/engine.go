@@ -3,6 +3,7 @@ package connectors
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -153,16 +154,43 @@ func (c *SQLConnector) current() *plans {
 }
 
 func (c *SQLConnector) plan(name string) (*plan, error) {
-	p := c.current().byName[name]
+	ps := c.current()
+	p := ps.byName[name]
 	if p == nil {
+		if u, ok := ps.unserved[name]; ok {
+			return nil, &Error{Class: BadRequest, Op: "read " + name, Table: u.table, Err: unservedError(name, u)}
+		}
 		return nil, &Error{Class: BadRequest, Op: "read " + name, Err: fmt.Errorf("model %q: %w", name, ErrNotFound)}
 	}
 	return p, nil
 }
 
+// ErrUnserved is returned (wrapped, together with ErrNotFound) by reads of
+// a profile model whose table, key or change column this database lacks.
+var ErrUnserved = errors.New("the profile's mapping does not fit this database")
+
+// unservedError says why a model is not served and how to serve it.
+func unservedError(name string, u unserved) error {
+	return fmt.Errorf("model %q: %w (%w): %s; map the model to this database's own table and columns with a field-mapping override for this connection (models.%s.source replaces the whole mapping)",
+		name, ErrUnserved, ErrNotFound, u.probs.Error(), name)
+}
+
+// Unserved returns, for each model of the profile that this database cannot
+// serve, an error naming the missing table or column and the override that
+// maps the model instead.
+func (c *SQLConnector) Unserved() map[string]error {
+	ps := c.current()
+	out := make(map[string]error, len(ps.unserved))
+	for name, u := range ps.unserved {
+		out[name] = &Error{Class: BadRequest, Op: "read " + name, Table: u.table, Err: unservedError(name, u)}
+	}
+	return out
+}
+
 // logSoft reports profile parts that this site's schema cannot serve.
 func (c *SQLConnector) logSoft(soft profiles.Problems) {
 	for _, p := range soft {
-		c.log.Warn("profile mapping left out: not in this database", "problem", p)
+		c.log.Warn("profile mapping left out: not in this database", "problem", p,
+			"fix", "map it to a column this database has with a field-mapping override for this connection")
 	}
 }

@@ -16,6 +16,16 @@ import (
 type plans struct {
 	byName    map[string]*plan
 	overrides *Overrides
+	// unserved holds, for each profile model that this database cannot
+	// serve, the table it reads and why (a missing table, key or
+	// watermark column).
+	unserved map[string]unserved
+}
+
+// unserved is why a profile model is not served.
+type unserved struct {
+	table string
+	probs profiles.Problems
 }
 
 // plan is one model's mapping compiled against the discovered schema.
@@ -132,7 +142,7 @@ type childPlan struct {
 // named them, so every problem is an error.
 func compile(p *profiles.Profile, o *Overrides, s *Schema, d *dialect.Dialect) (*plans, profiles.Problems, error) {
 	var probs, soft profiles.Problems
-	out := &plans{byName: map[string]*plan{}, overrides: o}
+	out := &plans{byName: map[string]*plan{}, overrides: o, unserved: map[string]unserved{}}
 	params, err := connParams(p, o)
 	if err != nil {
 		probs.Add("params", "%v", err)
@@ -199,6 +209,7 @@ func compile(p *profiles.Profile, o *Overrides, s *Schema, d *dialect.Dialect) (
 				probs = append(probs, structural...)
 			} else {
 				soft = append(soft, structural...)
+				out.unserved[name] = unserved{table: merged.Table, probs: structural}
 			}
 			continue
 		}
