@@ -405,13 +405,15 @@ func (s *sqlStore) MarkMissingDeleted(ctx context.Context, connectionID, modelNa
 	return int(n), nil
 }
 
-const recordColumns = `connection_id, model, id, remote_id, body, remote_was_deleted, created_at, modified_at`
+// recordColumns leaves out connection_id and model, which every query of
+// records names in its WHERE clause: a page of a hundred records does not
+// copy them two hundred times out of SQLite.
+const recordColumns = `id, remote_id, body, remote_was_deleted, created_at, modified_at`
 
-func scanRecord(row interface{ Scan(...any) error }) (StoredRecord, error) {
-	var r StoredRecord
+func scanRecord(row interface{ Scan(...any) error }, connectionID, modelName string) (StoredRecord, error) {
+	r := StoredRecord{ConnectionID: connectionID, Model: modelName}
 	var body []byte
-	err := row.Scan(&r.ConnectionID, &r.Model, &r.ID, &r.RemoteID, &body, &r.RemoteWasDeleted,
-		scanTime{&r.CreatedAt}, scanTime{&r.ModifiedAt})
+	err := row.Scan(&r.ID, &r.RemoteID, &body, &r.RemoteWasDeleted, scanTime{&r.CreatedAt}, scanTime{&r.ModifiedAt})
 	r.Body = body
 	return r, err
 }
@@ -430,7 +432,7 @@ func (s *sqlStore) ListRecords(ctx context.Context, q RecordQuery) (RecordPage, 
 	defer rows.Close()
 	page := RecordPage{Records: make([]StoredRecord, 0, min(limit+1, 128))}
 	for rows.Next() {
-		r, err := scanRecord(rows)
+		r, err := scanRecord(rows, q.ConnectionID, q.Model)
 		if err != nil {
 			return RecordPage{}, fmt.Errorf("list records: %w", err)
 		}
@@ -489,7 +491,7 @@ func (s *sqlStore) recordsQuery(q RecordQuery, limit int) (string, []any) {
 // GetRecord implements Store.
 func (s *sqlStore) GetRecord(ctx context.Context, connectionID, modelName, id string) (StoredRecord, error) {
 	r, err := scanRecord(s.queryRow(ctx, s.r, `SELECT `+recordColumns+` FROM records
-		WHERE connection_id = ? AND model = ? AND id = ?`, connectionID, modelName, id))
+		WHERE connection_id = ? AND model = ? AND id = ?`, connectionID, modelName, id), connectionID, modelName)
 	if err != nil {
 		return StoredRecord{}, fmt.Errorf("get record: %w", notFound(err))
 	}
