@@ -361,6 +361,11 @@ func text(v any) string {
 // allocation.
 func coerce(f *fieldPlan, v any) any {
 	if v == nil {
+		if f.typ == model.Bool && f.trueValues != nil {
+			// A flag whose true codes are listed: NULL is none of them, as
+			// an Infor EAM check box left NULL is unchecked ('-').
+			return f.inverted
+		}
 		return nil
 	}
 	switch f.typ {

@@ -234,6 +234,13 @@ func TestUnseenInforEAM(t *testing.T) {
 		if n := len(got["users"]); n != fx.people {
 			t.Errorf("users: %d records, want %d", n, fx.people)
 		}
+		// A check box left NULL is unchecked: the person is in use.
+		for id, r := range got["users"] {
+			want := r.RemoteData["PER_NOTUSED"] != "+"
+			if r.Fields["is_active"] != want {
+				t.Errorf("user %s: is_active %v with PER_NOTUSED %v", id, r.Fields["is_active"], r.RemoteData["PER_NOTUSED"])
+			}
+		}
 		if n := len(got["parts"]); n != 0 {
 			t.Errorf("parts of an empty table: %d records", n)
 		}
