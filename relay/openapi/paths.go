@@ -362,7 +362,8 @@ func addAPISchemas(s *Ordered[*Schema]) {
 		req("name", str("")),
 		req("type", str("The database's type name.")),
 		req("kind", enum("How the agent reads it.", "string", "int", "decimal", "float", "bool", "time", "timetz", "date", "binary", "rowversion", "dats")),
-		req("nullable", boolean(""))))
+		req("nullable", boolean("")),
+		opt("padded", boolean("A fixed-width character column (CHAR(n)): the agent trims the blanks that pad its values."))))
 	s.Set("RemoteIndex", object("An index.",
 		req("name", str("")),
 		req("unique", boolean("")),
