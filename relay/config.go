@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +20,10 @@ type Config struct {
 	Version int `yaml:"version"`
 	// Listen is the address of the API and tunnel endpoint. Default 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
+	// MetricsListen, when set, is a separate address for /metrics, which the API's
+	// listener then no longer serves: scrape the relay on a private port. Default:
+	// none, and /metrics is on Listen.
+	MetricsListen string `yaml:"metrics_listen"`
 	// DataDir holds the relay's state. Default ./plantbridge-data.
 	DataDir string `yaml:"data_dir"`
 	// Store is the relay's database.
@@ -121,6 +126,13 @@ func LoadConfig(path string) (Config, error) {
 	}
 	if cfg.Listen == "" {
 		bad("listen", "must not be empty")
+	}
+	if cfg.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(cfg.MetricsListen); err != nil {
+			bad("metrics_listen", "%q is not host:port", cfg.MetricsListen)
+		} else if cfg.MetricsListen == cfg.Listen {
+			bad("metrics_listen", "must differ from listen")
+		}
 	}
 	if cfg.DataDir == "" {
 		bad("data_dir", "must not be empty")

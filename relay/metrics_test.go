@@ -3,7 +3,10 @@ package relay
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -150,4 +153,41 @@ func TestMetricsEndpoint(t *testing.T) {
 		n, _ := sample(tr.scrape(), "plantbridge_relay_connected_agents")
 		return n == 0
 	})
+}
+
+// TestMetricsListen: with metrics_listen set, /metrics is served there and the API's
+// listener answers 404 for it; a bad address is a config error.
+func TestMetricsListen(t *testing.T) {
+	leaktest.Check(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // free it for the relay; a race with another process is unlikely on loopback
+	tr := startRelay(t, relayOpts{cfg: func(c *Config) { c.MetricsListen = addr }})
+	if r := tr.call("GET", "/metrics", nil, tr.key); r.status != http.StatusNotFound {
+		t.Errorf("/metrics on the API listener: %d, want 404", r.status)
+	}
+	var body []byte
+	waitFor(t, 5*time.Second, "metrics listener", func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ = io.ReadAll(resp.Body)
+		return resp.StatusCode == 200
+	})
+	if !strings.Contains(string(body), "plantbridge_relay_connected_agents") {
+		t.Errorf("metrics listener answered without the relay's metrics: %.300s", body)
+	}
+
+	for _, bad := range []string{"9464", "127.0.0.1:8080"} {
+		path := filepath.Join(t.TempDir(), "relay.yaml")
+		os.WriteFile(path, []byte("version: 1\nlisten: 127.0.0.1:8080\nmetrics_listen: \""+bad+"\"\n"), 0o600)
+		if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), "metrics_listen") {
+			t.Errorf("metrics_listen %q: %v", bad, err)
+		}
+	}
 }

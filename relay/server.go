@@ -176,7 +176,8 @@ func (s *Server) API() *api.API { return s.api }
 func (s *Server) Metrics() *metrics.Metrics { return s.met }
 
 // Handler returns the relay's public HTTP handler: the API, the tunnel endpoint, the
-// enrollment endpoint, the health checks, the metrics and the OpenAPI document.
+// enrollment endpoint, the health checks, the metrics (unless they have a listener of
+// their own, cfg.MetricsListen) and the OpenAPI document.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(tunnel.TunnelPath, s.ep)
@@ -194,9 +195,20 @@ func (s *Server) Handler() http.Handler {
 		}
 		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": "ok"})
 	})
-	mux.Handle("GET /metrics", s.met.Handler(s.log))
+	if s.cfg.MetricsListen == "" {
+		mux.Handle("GET /metrics", s.met.Handler(s.log))
+	}
 	mux.Handle("GET /openapi.json", openapi.Handler())
-	mux.Handle("/v1/", s.api)
+	// Everything else, /v1/ or not, gets the API's answers: an unknown path is a JSON
+	// NOT_FOUND with a request id, like any other error.
+	mux.Handle("/", s.api)
+	return mux
+}
+
+// MetricsHandler serves GET /metrics alone, for cfg.MetricsListen.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.met.Handler(s.log))
 	return mux
 }
 
@@ -229,7 +241,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	for _, w := range s.opts.Workers {
 		s.startWorker(workCtx, w)
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	if s.cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", s.cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		msrv := &http.Server{Handler: s.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+		s.log.Info("metrics listening", "addr", mln.Addr().String())
+		go func() { errc <- fmt.Errorf("metrics: %w", msrv.Serve(mln)) }()
+		defer msrv.Close()
+	}
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
