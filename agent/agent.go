@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -118,7 +119,7 @@ func (a *Agent) openSync() error {
 	}
 	sch, err := syncer.NewScheduler(syncer.Config{Source: a.source, Outbox: ob, Models: cfg.Sync.Models, Catalog: catalog,
 		Interval: cfg.Sync.Interval, Intervals: cfg.Sync.Intervals, HistoryWindow: cfg.Sync.HistoryWindow, FullInterval: full,
-		Logger: a.log.With("component", "scheduler"), OnChange: func() { signal(a.changed) }})
+		Logger: a.log.With("component", "scheduler"), OnChange: func() { signal(a.changed) }, OnRun: busyGC})
 	if err != nil {
 		ob.Close()
 		return err
@@ -252,6 +253,14 @@ func (a *Agent) Status() wire.AgentStatus {
 	return st
 }
 
+// idle says whether the agent has no sync running and nothing queued for the relay.
+func (a *Agent) idle() bool {
+	if a.scheduler == nil {
+		return true
+	}
+	return !a.scheduler.Busy() && a.outbox.Stats().Items == 0
+}
+
 // Run keeps the tunnel up, syncs, and reports status until ctx is canceled. On the way
 // out each sync finishes the batch in hand; Run returns within a few seconds.
 func (a *Agent) Run(ctx context.Context) error {
@@ -273,6 +282,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		goRun("scheduler", a.scheduler.Run)
 		goRun("uploader", a.uploader.Run)
 	}
+	goRun("memory trim", func(ctx context.Context) error { trimMemory(ctx, a.idle, debug.FreeOSMemory); return nil })
 	err := a.client.Run(ctx)
 	wg.Wait()
 	a.log.Info("agent stopped")

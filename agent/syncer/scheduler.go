@@ -78,6 +78,8 @@ type Config struct {
 	// OnChange, if set, is called (outside any lock) when the database state or the
 	// circuit changes.
 	OnChange func()
+	// OnRun, if set, is called (outside any lock) as each sync run starts.
+	OnRun func()
 }
 
 // Circuit states of the breaker in front of the database.
@@ -380,6 +382,13 @@ func (s *Scheduler) probe(ctx context.Context) {
 	s.poke()
 }
 
+// Busy says whether a sync (or a probe of the database) is under way.
+func (s *Scheduler) Busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running > 0
+}
+
 // NoteModels updates the models to sync from what the connection serves now: custom
 // models that mapping overrides added or removed.
 func (s *Scheduler) NoteModels(served []string) { s.noteModels(served) }
@@ -461,6 +470,9 @@ func newFullSyncID() string {
 
 // run performs one sync of m and records its outcome.
 func (s *Scheduler) run(ctx context.Context, m *modelRun) {
+	if s.cfg.OnRun != nil {
+		s.cfg.OnRun()
+	}
 	log := s.log.With("model", m.name)
 	s.mu.Lock()
 	start, initial, lastSuccess, full, fullID := m.startedAt, m.lastSuccess.IsZero(), m.lastSuccess, m.full, m.fullID
