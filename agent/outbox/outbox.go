@@ -180,6 +180,8 @@ func Open(path string, opts Options) (*Outbox, error) {
 	// that a read iterates while its batches are written.
 	db.SetMaxOpenConns(6)
 	db.SetMaxIdleConns(6)
+	// An idle agent keeps no page caches of connections it does not use.
+	db.SetConnMaxIdleTime(time.Minute)
 	o := &Outbox{db: db, opts: opts, log: opts.Logger, added: make(chan struct{}), freed: make(chan struct{}),
 		cache: map[int64][]byte{}}
 	if err := o.migrate(); err != nil {

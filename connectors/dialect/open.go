@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	// Registers "pgx". Its rows come back as database/sql driver values:
@@ -30,8 +31,14 @@ func (d *Dialect) Open(dsn string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", d.name, err)
 	}
+	// Between syncs the agent holds no session on the plant's database, nor the
+	// memory of one: a connection idle this long is closed.
+	db.SetConnMaxIdleTime(connMaxIdle)
 	return db, nil
 }
+
+// connMaxIdle is how long a connection to the source database may stay idle.
+const connMaxIdle = 5 * time.Minute
 
 // IsPgError reports whether err carries a PostgreSQL server error and returns it.
 func IsPgError(err error) (*pgconn.PgError, bool) {
