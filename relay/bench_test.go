@@ -37,6 +37,7 @@ func benchListRecords() int {
 // same number of clients calling /healthz (the HTTP baseline) and calling the store's
 // ListRecords directly (the store baseline).
 func BenchmarkListAPI(b *testing.B) {
+	TuneRuntime() // the relay's own GC settings, as plantbridge-relay serve runs
 	for _, driver := range []string{"sqlite", "postgres"} {
 		b.Run("store="+driver, func(b *testing.B) {
 			cfg := DefaultConfig()

@@ -101,6 +101,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	relay.TuneRuntime()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -101,6 +101,7 @@ func runReceiver() {
 // metrics.
 func runRelay() {
 	ctx := context.Background()
+	relay.TuneRuntime()
 	// PLANTBRIDGE_SYNCBENCH_RELAY_CPUPROFILE names a file for the relay's CPU profile.
 	if path := os.Getenv("PLANTBRIDGE_SYNCBENCH_RELAY_CPUPROFILE"); path != "" {
 		if f, err := os.Create(path); err == nil {
