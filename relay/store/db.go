@@ -112,10 +112,14 @@ type sqlStore struct {
 	// SQLITE_BUSY.
 	w *sql.DB
 	// r runs single-statement reads; on PostgreSQL it is w.
-	r   *sql.DB
-	log *slog.Logger
-	now func() time.Time
-	ids idGen
+	r *sql.DB
+	// listGate admits as many record lists at once as r has connections, in the
+	// order they came: database/sql hands a freed connection to a random waiter,
+	// which under load left some lists waiting many times as long as the rest.
+	listGate chan struct{}
+	log      *slog.Logger
+	now      func() time.Time
+	ids      idGen
 
 	closeOnce sync.Once
 	closeErr  error
@@ -247,7 +251,8 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*sqlStore, err
 }
 
 func newSQLStore(d *dialect, w, r *sql.DB, opts Options) *sqlStore {
-	s := &sqlStore{d: d, w: w, r: r, log: opts.Logger, now: opts.Now}
+	s := &sqlStore{d: d, w: w, r: r, log: opts.Logger, now: opts.Now,
+		listGate: make(chan struct{}, max(1, r.Stats().MaxOpenConnections))}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -425,6 +425,12 @@ func (s *sqlStore) ListRecords(ctx context.Context, q RecordQuery) (RecordPage, 
 		return RecordPage{}, fmt.Errorf("list records: %w", err)
 	}
 	query, args := s.recordsQuery(q, limit)
+	select {
+	case s.listGate <- struct{}{}:
+	case <-ctx.Done():
+		return RecordPage{}, fmt.Errorf("list records: %w", ctx.Err())
+	}
+	defer func() { <-s.listGate }()
 	rows, err := s.query(ctx, s.r, query, args...)
 	if err != nil {
 		return RecordPage{}, fmt.Errorf("list records: %w", err)
