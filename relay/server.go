@@ -256,6 +256,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		srv.Close() // the metrics listener failed, or the API's: stop both
 		return err
 	case <-ctx.Done():
 	}

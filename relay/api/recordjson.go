@@ -16,7 +16,7 @@ import (
 func recordJSON(buf *bytes.Buffer, r store.StoredRecord, includeRemote bool) error {
 	scratch := memberSlices.Get().(*[]jsonobj.Member)
 	defer func() {
-		clear(*scratch) // let go of the body
+		clear((*scratch)[:cap(*scratch)]) // let go of the body
 		memberSlices.Put(scratch)
 	}()
 	members, err := jsonobj.AppendMembers((*scratch)[:0], r.Body)
