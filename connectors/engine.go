@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -183,6 +184,26 @@ func (c *SQLConnector) Unserved() map[string]error {
 	out := make(map[string]error, len(ps.unserved))
 	for name, u := range ps.unserved {
 		out[name] = &Error{Class: BadRequest, Op: "read " + name, Table: u.table, Err: unservedError(name, u)}
+	}
+	return out
+}
+
+// UnservedReasons returns, for each model of the profile that this database
+// cannot serve, what the database lacks, in plain words (`table "PM" does not
+// exist`), for diagnose.
+func (c *SQLConnector) UnservedReasons() map[string]string {
+	ps := c.current()
+	out := make(map[string]string, len(ps.unserved))
+	for name, u := range ps.unserved {
+		msgs := make([]string, 0, len(u.probs))
+		for _, p := range u.probs {
+			// A problem is "path: message"; the path is the profile's, not plant IT's.
+			if _, msg, ok := strings.Cut(p, ": "); ok {
+				p = msg
+			}
+			msgs = append(msgs, p)
+		}
+		out[name] = strings.Join(msgs, "; ")
 	}
 	return out
 }

@@ -322,6 +322,10 @@ func TestUnseenMissingParts(t *testing.T) {
 			if c.Unserved()[m] == nil {
 				t.Errorf("Unserved lacks %s", m)
 			}
+			// diagnose shows the reason to plant IT, without the profile's paths.
+			if why := c.UnservedReasons()[m]; !strings.Contains(why, want[0]) || strings.Contains(why, "models.") {
+				t.Errorf("UnservedReasons[%s] = %q, want it to say %q without profile paths", m, why, want[0])
+			}
 		}
 		// The field whose column is missing is left out; the rest reads.
 		got := fxRead(t, c, "maximo")

@@ -607,11 +607,17 @@ func (d *diagnosis) tables(ctx context.Context) {
 		}
 		return ""
 	}
+	// Why a profile model is not served: the missing table, key or change column.
+	unserved := conn.UnservedReasons()
 	for _, m := range models {
 		name := "read " + m
 		if !slices.Contains(served, m) {
-			d.add(name, Warn, fmt.Sprintf("not synced: table %s is not in the database, or this database user cannot see it", table(m)),
-				"if the table exists, grant the agent's database user SELECT on it")
+			why := unserved[m]
+			if why == "" {
+				why = fmt.Sprintf("table %s is not in the database", table(m))
+			}
+			d.add(name, Warn, fmt.Sprintf("not synced: %s, or this database user cannot see it", why),
+				fmt.Sprintf("if it exists, grant the agent's database user SELECT on it; if this database keeps %s elsewhere, map it with a field-mapping override (models.%s.source)", m, m))
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, 3*d.o.Timeout)

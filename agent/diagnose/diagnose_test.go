@@ -441,7 +441,8 @@ func TestDatabase(t *testing.T) {
 			"read work_orders", "OK", "table WORKORDER",
 			"read vendors", "FAIL", "permission denied on table COMPANIES",
 			"read vendors", "FAIL", "grant the agent's database user SELECT on table COMPANIES",
-			"read maintenance_plans", "WARN", "table PM is not in the database, or this database user cannot see it",
+			"read maintenance_plans", "WARN", `not synced: table "PM" does not exist, or this database user cannot see it`,
+			"read maintenance_plans", "WARN", "map it with a field-mapping override (models.maintenance_plans.source)",
 		)
 	})
 
