@@ -2,11 +2,12 @@ package agent
 
 import (
 	"context"
-	"os"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync/atomic"
 	"time"
+
+	"github.com/plantbridge/plantbridge/internal/gctune"
 )
 
 // Garbage-collector settings of the agent process, unless GOGC or GOMEMLIMIT say otherwise.
@@ -23,13 +24,7 @@ const (
 // TuneRuntime applies the agent's garbage-collector settings. The environment variables
 // GOGC and GOMEMLIMIT, when set, win.
 func TuneRuntime() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-		tunedGC.Store(true)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit)
-	}
+	tunedGC.Store(gctune.Apply(gcPercent, memoryLimit))
 }
 
 // tunedGC is set once TuneRuntime chose the GC percent: an idle agent then collects at

@@ -1,9 +1,6 @@
 package relay
 
-import (
-	"os"
-	"runtime/debug"
-)
+import "github.com/plantbridge/plantbridge/internal/gctune"
 
 // Garbage-collector settings of the relay process, unless GOGC or GOMEMLIMIT say
 // otherwise.
@@ -21,11 +18,4 @@ const (
 
 // TuneRuntime applies the relay's garbage-collector settings. The environment
 // variables GOGC and GOMEMLIMIT, when set, win.
-func TuneRuntime() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit)
-	}
-}
+func TuneRuntime() { gctune.Apply(gcPercent, memoryLimit) }
