@@ -559,15 +559,17 @@ func (s *Scheduler) run(ctx context.Context, m *modelRun) {
 		log.Info("sync stopped with the agent", "rows", rows)
 		return
 	}
+	// m stays running until its outcome and its next start are recorded, under the
+	// same lock: in between, the loop would find it idle and due, and start it again.
 	s.mu.Lock()
 	before := s.dbStatusLocked()
-	m.running = false
 	m.finishedAt = end
-	s.running--
 	rows := m.rowsRead
 	s.mu.Unlock()
 	if errors.Is(err, errModelGone) {
 		s.mu.Lock()
+		m.running = false
+		s.running--
 		m.status = ""
 		s.succeedLocked(end) // the database answered
 		after := s.dbStatusLocked()
@@ -581,6 +583,8 @@ func (s *Scheduler) run(ctx context.Context, m *modelRun) {
 		return
 	}
 	s.mu.Lock()
+	m.running = false
+	s.running--
 	m.status, m.lastErr, m.denied, m.deniedTable = wire.SyncDone, nil, false, ""
 	m.failures = 0
 	m.backoff.Reset()
@@ -634,7 +638,8 @@ func (s *Scheduler) authDelayLocked() time.Duration {
 	return min(authRetryDelay<<n, maxAuthRetryDelay)
 }
 
-// finishFailure records a failed run of m (nil for a probe) and schedules the retry.
+// finishFailure records a failed run of m (nil for a probe), ends the run and schedules
+// the retry.
 // Failures of the database as a whole (unreachable, login refused, busy) count towards
 // the circuit breaker; failures of one model (permission on its table, a mapping or
 // data problem) back off that model only.
@@ -689,6 +694,8 @@ func (s *Scheduler) finishFailure(before wire.DatabaseStatus, m *modelRun, err e
 		s.dbState, s.dbErr, s.dbChecked = wire.DBReachable, nil, now
 	}
 	if m != nil {
+		m.running = false
+		s.running--
 		m.status, m.lastErr = wire.SyncFailed, werr
 		m.denied = class == connectors.PermissionDenied && !local
 		m.deniedTable = ""
