@@ -176,18 +176,6 @@ func unservedError(name string, u unserved) error {
 		name, ErrUnserved, ErrNotFound, u.probs.Error(), name)
 }
 
-// Unserved returns, for each model of the profile that this database cannot
-// serve, an error naming the missing table or column and the override that
-// maps the model instead.
-func (c *SQLConnector) Unserved() map[string]error {
-	ps := c.current()
-	out := make(map[string]error, len(ps.unserved))
-	for name, u := range ps.unserved {
-		out[name] = &Error{Class: BadRequest, Op: "read " + name, Table: u.table, Err: unservedError(name, u)}
-	}
-	return out
-}
-
 // UnservedReasons returns, for each model of the profile that this database
 // cannot serve, what the database lacks, in plain words (`table "PM" does not
 // exist`), for diagnose.
